@@ -1,0 +1,69 @@
+# Two commands set everything up on a fresh machine:
+#   make demo   runs the main job end to end on the local stack
+#   make test   installs, starts the stack, runs the tests, stops the stack
+# Every target installs what it needs first.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# The functions run on python312 in the cloud; use the same minor version locally when the machine
+# has it (pyenv keeps it off the PATH), else the default python3.
+PYTHON ?= $(shell PYENV_VERSION=3.12.1 pyenv which python3.12 2>/dev/null || command -v python3.12 || command -v python3)
+# The BigQuery emulator (local-bigquery) needs Python 3.13.
+PYTHON313 ?= $(shell PYENV_VERSION=3.13.0 pyenv which python3.13 2>/dev/null || command -v python3.13)
+
+STACK_DIR ?= .local
+VENV := .venv
+BQ_VENV := .venv-bigquery
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+export STACK_DIR
+
+.PHONY: help install stack-up stack-down stack-status test demo build bench deploy-dry-run clean
+
+help:
+	@echo "make demo         run a pass1 batch end to end on the local stack"
+	@echo "make test         install, start the local stack, run the tests, stop the stack"
+	@echo "make stack-up     start the local stack (writes $(STACK_DIR)/stack.env)"
+	@echo "make stack-down   stop every process the stack started"
+	@echo "make build        vendor shared/ into build/<function>/ for deploy"
+
+install: $(VENV)/.installed $(BQ_VENV)/.installed
+
+$(VENV)/.installed: requirements-dev.txt functions/*/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+# Two pip steps on purpose: see infra/local/bigquery-emulator-requirements.txt.
+$(BQ_VENV)/.installed: infra/local/bigquery-emulator-requirements.txt infra/local/bigquery-emulator-duckdb.txt
+	@test -n "$(PYTHON313)" || { echo "Python 3.13 is needed for the BigQuery emulator"; exit 1; }
+	$(PYTHON313) -m venv $(BQ_VENV)
+	$(BQ_VENV)/bin/python -m pip install -q --upgrade pip
+	$(BQ_VENV)/bin/python -m pip install -q -r infra/local/bigquery-emulator-requirements.txt
+	$(BQ_VENV)/bin/python -m pip install -q -r infra/local/bigquery-emulator-duckdb.txt 2>&1 | grep -v -i -E "resolver|incompatible|dependency conflicts" || true
+	$(BQ_VENV)/bin/python -c "from duckdb_extensions import import_extension as i; [i(e) for e in ('ducklake','icu','spatial')]"
+	touch $@
+
+stack-up: install
+	$(PY) -m infra.local.stack up
+
+stack-down:
+	@if [ -x $(PY) ]; then $(PY) -m infra.local.stack down; else echo "nothing to stop"; fi
+
+stack-status: install
+	$(PY) -m infra.local.stack status
+
+build: install
+	$(PY) -m infra.build
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: install
+	$(PY) -m tools.demo
+
+clean: stack-down
+	rm -rf build $(VENV) $(BQ_VENV) $(STACK_DIR)

@@ -1,0 +1,96 @@
+"""Where the local stack lives: its directory, ports, resource names and the environment it publishes.
+
+Ports are a base plus fixed offsets so that several stacks (one per engineer, one for CI) can run on
+one machine side by side: set STACK_PORT_BASE and STACK_DIR.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+DEFAULT_PORT_BASE = 18000
+LOCAL_PROJECT = "local-project"
+LOCAL_LOCATION = "us-central1"
+
+
+@dataclass(frozen=True)
+class StackLayout:
+    """One local stack: a directory for its state and a port base."""
+
+    dir: Path
+    port_base: int = DEFAULT_PORT_BASE
+    project: str = LOCAL_PROJECT
+    location: str = LOCAL_LOCATION
+    input_bucket: str = f"{LOCAL_PROJECT}-batch-input"
+    output_bucket: str = f"{LOCAL_PROJECT}-batch-output"
+    dataset: str = "call_analytics"
+    transcripts_table: str = "transcripts"
+    lookup_table: str = "interaction_lookup"
+    output_table: str = "pass1_analysis"
+    dead_letter_table: str = "pass1_dead_letter"
+    jobs_collection: str = "batch_jobs"
+
+    @classmethod
+    def from_env(cls) -> "StackLayout":
+        stack_dir = Path(os.environ.get("STACK_DIR", ".local"))
+        if not stack_dir.is_absolute():
+            stack_dir = REPO_ROOT / stack_dir
+        return cls(dir=stack_dir, port_base=int(os.environ.get("STACK_PORT_BASE", DEFAULT_PORT_BASE)))
+
+    storage_port = property(lambda self: self.port_base + 1)
+    firestore_port = property(lambda self: self.port_base + 2)
+    bigquery_port = property(lambda self: self.port_base + 3)
+    bigquery_grpc_port = property(lambda self: self.port_base + 4)
+    vertex_port = property(lambda self: self.port_base + 5)
+    submit_port = property(lambda self: self.port_base + 11)
+    poll_port = property(lambda self: self.port_base + 12)
+    process_port = property(lambda self: self.port_base + 13)
+
+    @property
+    def env_file(self) -> Path:
+        return self.dir / "stack.env"
+
+    def env_vars(self) -> dict[str, str]:
+        """The environment every client of the stack needs, and the functions read at start."""
+        host = "127.0.0.1"
+        return {
+            "GOOGLE_CLOUD_PROJECT": self.project,
+            "VERTEX_AI_LOCATION": self.location,
+            "STORAGE_EMULATOR_HOST": f"http://{host}:{self.storage_port}",
+            "FIRESTORE_EMULATOR_HOST": f"{host}:{self.firestore_port}",
+            "BIGQUERY_EMULATOR_HOST": f"http://{host}:{self.bigquery_port}",
+            "VERTEX_AI_ENDPOINT": f"http://{host}:{self.vertex_port}",
+            "SUBMIT_BATCH_URL": f"http://{host}:{self.submit_port}/",
+            "POLL_STATUS_URL": f"http://{host}:{self.poll_port}/",
+            "PASS1_BATCH_PROCESSOR_URL": f"http://{host}:{self.process_port}/",
+            "INPUT_BUCKET": self.input_bucket,
+            "OUTPUT_BUCKET": self.output_bucket,
+            "ALLOWED_BUCKETS": f"{self.input_bucket},{self.output_bucket}",
+            "BQ_DATASET": self.dataset,
+            "TRANSCRIPTS_TABLE": self.transcripts_table,
+            "LOOKUP_TABLE": self.lookup_table,
+            "OUTPUT_TABLE": self.output_table,
+            "DEAD_LETTER_TABLE": self.dead_letter_table,
+            "JOBS_COLLECTION": self.jobs_collection,
+        }
+
+    def write_env_file(self) -> Path:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        lines = [f"{k}={v}" for k, v in self.env_vars().items()]
+        self.env_file.write_text("\n".join(lines) + "\n")
+        return self.env_file
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse a stack.env file (KEY=VALUE lines, # comments)."""
+    env = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            env[key] = value
+    return env

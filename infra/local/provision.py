@@ -1,0 +1,95 @@
+"""Create (and reset) the stack's buckets, BigQuery dataset and tables from the schemas in infra/schemas.
+
+Firestore needs no set-up: the emulator serves the (default) database as soon as it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+from infra.local.layout import REPO_ROOT, StackLayout
+
+SCHEMA_DIR = REPO_ROOT / "infra" / "schemas"
+
+
+def table_schemas(layout: StackLayout) -> dict[str, Path]:
+    """Table name -> schema file, for every table of the stack's dataset."""
+    return {
+        layout.transcripts_table: SCHEMA_DIR / "transcripts.json",
+        layout.lookup_table: SCHEMA_DIR / "interaction_lookup.json",
+        layout.output_table: SCHEMA_DIR / "pass1_analysis.json",
+        layout.dead_letter_table: SCHEMA_DIR / "pass1_dead_letter.json",
+    }
+
+
+def load_schema(path: Path):
+    """A schema file as a list of bigquery.SchemaField."""
+    from google.cloud import bigquery
+
+    return [bigquery.SchemaField.from_api_repr(field) for field in json.loads(path.read_text())]
+
+
+def storage_client(layout: StackLayout):
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    return storage.Client(project=layout.project, credentials=AnonymousCredentials(),
+                          client_options={"api_endpoint": layout.env_vars()["STORAGE_EMULATOR_HOST"]})
+
+
+def bigquery_client(layout: StackLayout):
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import bigquery
+
+    return bigquery.Client(project=layout.project, credentials=AnonymousCredentials(),
+                           client_options={"api_endpoint": layout.env_vars()["BIGQUERY_EMULATOR_HOST"]})
+
+
+def provision(layout: StackLayout) -> None:
+    """Create buckets, dataset and tables; existing ones are kept."""
+    gcs = storage_client(layout)
+    for bucket in (layout.input_bucket, layout.output_bucket):
+        if gcs.lookup_bucket(bucket) is None:
+            gcs.create_bucket(bucket)
+    create_tables(layout)
+
+
+def create_tables(layout: StackLayout) -> None:
+    from google.cloud import bigquery
+
+    bq = bigquery_client(layout)
+    bq.create_dataset(f"{layout.project}.{layout.dataset}", exists_ok=True)
+    for table, schema_path in table_schemas(layout).items():
+        ref = f"{layout.project}.{layout.dataset}.{table}"
+        bq.create_table(bigquery.Table(ref, schema=load_schema(schema_path)), exists_ok=True)
+
+
+def reset(layout: StackLayout) -> None:
+    """Empty Firestore, the buckets and the tables: the state a test starts from."""
+    reset_firestore(layout)
+    reset_buckets(layout)
+    reset_tables(layout)
+
+
+def reset_firestore(layout: StackLayout) -> None:
+    url = (f"http://127.0.0.1:{layout.firestore_port}/emulator/v1/projects/{layout.project}"
+           "/databases/(default)/documents")
+    urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=10).close()
+
+
+def reset_buckets(layout: StackLayout) -> None:
+    gcs = storage_client(layout)
+    for bucket in (layout.input_bucket, layout.output_bucket):
+        for blob in gcs.list_blobs(bucket):
+            blob.delete()
+
+
+def reset_tables(layout: StackLayout) -> None:
+    """Drop and recreate every table: faster than DELETE and also drops stray test tables."""
+    bq = bigquery_client(layout)
+    dataset = f"{layout.project}.{layout.dataset}"
+    for table in bq.list_tables(dataset):
+        bq.delete_table(table, not_found_ok=True)
+    create_tables(layout)

@@ -1,0 +1,242 @@
+"""The run's job record in Firestore: one document per (run_id, batch_type), the single source of
+truth shared by submit_batch, poll_status and pass1_batch_processor.
+
+Every state change runs in a Firestore transaction and is checked against TRANSITIONS; an illegal
+one raises Conflict (409). Final states are an explicit set. A lease (owner + expiry) keeps two
+processor invocations from working on the same run at once.
+
+Document fields (all optional except state, run_id, batch_type, created_at, updated_at):
+    state, run_id, batch_type, attempt (1 for the first submission, n+1 per retry_failed),
+    created_at, updated_at, submitted_at, completed_at,
+    jobs: [{name, state, input_uri, output_prefix, output_dir, attempt, model, location, requests}],
+    input_uris, output_dirs, completion_stats, token_usage, progress, last_error, lease,
+    processing (the processor's checkpoint), history: [{from, to, at}] (bounded)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterable
+
+from shared.errors import Conflict, NotFound
+
+
+class JobState:
+    """States of a run (string constants: they are what Firestore stores and callers read)."""
+
+    PENDING_SUBMISSION = "PENDING_SUBMISSION"
+    SUBMITTED = "SUBMITTED"
+    RUNNING = "RUNNING"
+    PENDING_PROCESSING = "PENDING_PROCESSING"
+    PROCESSING = "PROCESSING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+S = JobState
+ALL_STATES = frozenset({S.PENDING_SUBMISSION, S.SUBMITTED, S.RUNNING, S.PENDING_PROCESSING,
+                        S.PROCESSING, S.COMPLETED, S.FAILED, S.CANCELLED})
+# Nothing moves a run out of these except an explicit resubmission (force, retry_failed).
+FINAL_STATES = frozenset({S.COMPLETED, S.FAILED, S.CANCELLED})
+# Runs whose Vertex jobs are still going: what a poll_status sweep refreshes.
+LLM_ACTIVE_STATES = frozenset({S.SUBMITTED, S.RUNNING})
+# A submit for a run in one of these answers "skipped": nothing is submitted twice.
+SKIP_SUBMIT_STATES = frozenset({S.SUBMITTED, S.RUNNING, S.PENDING_PROCESSING, S.PROCESSING, S.COMPLETED})
+# A forced resubmission may start over from these.
+RESUBMITTABLE_STATES = frozenset({S.FAILED, S.CANCELLED})
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.PENDING_SUBMISSION: frozenset({S.SUBMITTED, S.FAILED, S.CANCELLED}),
+    S.SUBMITTED: frozenset({S.RUNNING, S.PENDING_PROCESSING, S.FAILED, S.CANCELLED}),
+    S.RUNNING: frozenset({S.PENDING_PROCESSING, S.FAILED, S.CANCELLED}),
+    # PENDING_PROCESSING -> SUBMITTED: a retry_failed attempt submitted before processing ran.
+    S.PENDING_PROCESSING: frozenset({S.PROCESSING, S.SUBMITTED, S.FAILED, S.CANCELLED}),
+    # PROCESSING -> PENDING_PROCESSING: new output arrived (a retry attempt) while processing.
+    S.PROCESSING: frozenset({S.COMPLETED, S.FAILED, S.PENDING_PROCESSING, S.CANCELLED}),
+    # COMPLETED -> SUBMITTED: retry_failed resubmits the requests the processor set aside.
+    S.COMPLETED: frozenset({S.SUBMITTED}),
+    # FAILED/CANCELLED -> PENDING_SUBMISSION: force resubmission.
+    S.FAILED: frozenset({S.PENDING_SUBMISSION}),
+    S.CANCELLED: frozenset({S.PENDING_SUBMISSION}),
+}
+
+HISTORY_LIMIT = 50
+
+
+def can_transition(current: str, target: str) -> bool:
+    return target in TRANSITIONS.get(current, frozenset())
+
+
+def document_id(run_id: str, batch_type: str) -> str:
+    """Deterministic id: a retry of any call finds the same document."""
+    return f"{batch_type}__{run_id}"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class JobStore:
+    """Reads and changes job records. `client` is a google.cloud.firestore.Client; `clock` returns an
+    aware UTC datetime (injected in tests)."""
+
+    def __init__(self, client=None, collection: str = "batch_jobs",
+                 clock: Callable[[], datetime] = utcnow):
+        if client is None:
+            from shared.clients import firestore_client
+
+            client = firestore_client()
+        self._client = client
+        self._collection = collection
+        self._clock = clock
+
+    # -- reads -----------------------------------------------------------------------------------
+    def ref(self, run_id: str, batch_type: str):
+        return self._client.collection(self._collection).document(document_id(run_id, batch_type))
+
+    def get(self, run_id: str, batch_type: str) -> dict | None:
+        snap = self.ref(run_id, batch_type).get()
+        return snap.to_dict() if snap.exists else None
+
+    def require(self, run_id: str, batch_type: str) -> dict:
+        record = self.get(run_id, batch_type)
+        if record is None:
+            raise NotFound(f"no run '{run_id}' of batch type '{batch_type}'",
+                           details={"run_id": run_id, "batch_type": batch_type})
+        return record
+
+    def list_in_states(self, states: Iterable[str], limit: int) -> list[dict]:
+        """Runs in any of states, oldest update first (a sweep refreshes the stalest first)."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = (self._client.collection(self._collection)
+                 .where(filter=FieldFilter("state", "in", sorted(states)))
+                 .order_by("updated_at").limit(limit))
+        return [snap.to_dict() for snap in query.stream()]
+
+    # -- changes (each one transaction) ----------------------------------------------------------
+    def _run_transaction(self, fn: Callable[[Any], Any]):
+        from google.cloud import firestore
+
+        @firestore.transactional
+        def body(transaction):
+            return fn(transaction)
+
+        return body(self._client.transaction())
+
+    def create_or_get(self, run_id: str, batch_type: str, fields: dict | None = None) -> tuple[dict, bool]:
+        """Create the record in PENDING_SUBMISSION, or return the existing one. (record, created)."""
+        ref = self.ref(run_id, batch_type)
+
+        def txn(transaction):
+            snap = ref.get(transaction=transaction)
+            if snap.exists:
+                return snap.to_dict(), False
+            now = self._clock()
+            record = {"run_id": run_id, "batch_type": batch_type, "state": S.PENDING_SUBMISSION,
+                      "attempt": 0, "jobs": [], "created_at": now, "updated_at": now,
+                      "history": [{"from": None, "to": S.PENDING_SUBMISSION, "at": now}], **(fields or {})}
+            transaction.create(ref, record)
+            return record, True
+
+        return self._run_transaction(txn)
+
+    def transition(self, run_id: str, batch_type: str, target: str, *,
+                   allowed_from: Iterable[str] | None = None, updates: dict | None = None,
+                   mutate: Callable[[dict], dict] | None = None) -> dict:
+        """Move the run to `target` in one transaction and return the new record.
+
+        allowed_from narrows the legal sources further (e.g. only PENDING_PROCESSING may start
+        processing); mutate(record) -> extra updates computed from the current record.
+        Moving to the state the run is already in is a no-op that applies the updates: retries of
+        the same call must not fail.
+        """
+        ref = self.ref(run_id, batch_type)
+        sources = frozenset(allowed_from) if allowed_from is not None else None
+
+        def txn(transaction):
+            snap = ref.get(transaction=transaction)
+            if not snap.exists:
+                raise NotFound(f"no run '{run_id}' of batch type '{batch_type}'",
+                               details={"run_id": run_id, "batch_type": batch_type})
+            record = snap.to_dict()
+            current = record["state"]
+            if current != target:
+                if not can_transition(current, target) or (sources is not None and current not in sources):
+                    raise Conflict(f"run '{run_id}' cannot move from {current} to {target}",
+                                   details={"state": current, "target": target})
+            changes = self._changes(record, target, updates, mutate)
+            transaction.update(ref, changes)
+            record.update(changes)
+            return record
+
+        return self._run_transaction(txn)
+
+    def update(self, run_id: str, batch_type: str, updates: dict | None = None,
+               mutate: Callable[[dict], dict] | None = None) -> dict:
+        """Change fields without changing state (progress, checkpoints, job states)."""
+        ref = self.ref(run_id, batch_type)
+
+        def txn(transaction):
+            snap = ref.get(transaction=transaction)
+            if not snap.exists:
+                raise NotFound(f"no run '{run_id}' of batch type '{batch_type}'")
+            record = snap.to_dict()
+            changes = {**(updates or {}), **(mutate(record) if mutate else {}), "updated_at": self._clock()}
+            transaction.update(ref, changes)
+            record.update(changes)
+            return record
+
+        return self._run_transaction(txn)
+
+    def _changes(self, record: dict, target: str, updates: dict | None,
+                 mutate: Callable[[dict], dict] | None) -> dict:
+        now = self._clock()
+        changes = {**(updates or {}), **(mutate(record) if mutate else {}), "updated_at": now}
+        if record["state"] != target:
+            changes["state"] = target
+            history = list(record.get("history", []))[-(HISTORY_LIMIT - 1):]
+            changes["history"] = history + [{"from": record["state"], "to": target, "at": now}]
+            if target == S.SUBMITTED:
+                changes.setdefault("submitted_at", now)
+            if target in FINAL_STATES:
+                changes.setdefault("completed_at", now)
+        return changes
+
+    # -- lease -----------------------------------------------------------------------------------
+    def acquire_lease(self, run_id: str, batch_type: str, owner: str, seconds: float,
+                      mutate: Callable[[dict], dict] | None = None) -> dict:
+        """Take the run's lease for `seconds`, or raise Conflict while another owner holds it.
+        An expired lease (its holder crashed or timed out) is taken over."""
+        ref = self.ref(run_id, batch_type)
+
+        def txn(transaction):
+            snap = ref.get(transaction=transaction)
+            if not snap.exists:
+                raise NotFound(f"no run '{run_id}' of batch type '{batch_type}'")
+            record = snap.to_dict()
+            now = self._clock()
+            lease = record.get("lease") or {}
+            if lease.get("owner") not in (None, owner) and lease.get("expires_at") and lease["expires_at"] > now:
+                raise Conflict(f"run '{run_id}' is being processed by another invocation",
+                               details={"lease_expires_at": lease["expires_at"].isoformat()})
+            changes = {"lease": {"owner": owner, "acquired_at": now,
+                                 "expires_at": now + timedelta(seconds=seconds)},
+                       "updated_at": now, **(mutate(record) if mutate else {})}
+            transaction.update(ref, changes)
+            record.update(changes)
+            return record
+
+        return self._run_transaction(txn)
+
+    def release_lease(self, run_id: str, batch_type: str, owner: str) -> None:
+        """Give the lease back if we still hold it (a takeover after expiry is not undone)."""
+        ref = self.ref(run_id, batch_type)
+
+        def txn(transaction):
+            snap = ref.get(transaction=transaction)
+            if snap.exists and (snap.to_dict().get("lease") or {}).get("owner") == owner:
+                transaction.update(ref, {"lease": None, "updated_at": self._clock()})
+
+        self._run_transaction(txn)
