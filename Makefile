@@ -20,7 +20,7 @@ PYTEST_ARGS ?=
 
 export STACK_DIR
 
-.PHONY: help install stack-up stack-down stack-status test demo build bench deploy-dry-run clean
+.PHONY: help install stack-up stack-down stack-status test demo build bench deploy clean
 
 help:
 	@echo "make demo         run a pass1 batch end to end on the local stack"
@@ -67,3 +67,7 @@ demo: install
 
 clean: stack-down
 	rm -rf build $(VENV) $(BQ_VENV) $(STACK_DIR)
+
+# Deploy to a real project: make deploy PROJECT=my-project REGION=europe-west4 [DRY_RUN=1]
+deploy: install
+	$(PY) -m infra.deploy --project "$(PROJECT)" --region "$(REGION)" $(if $(DRY_RUN),--dry-run,)

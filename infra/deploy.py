@@ -1,0 +1,305 @@
+"""Deploy the whole pipeline to a Google Cloud project, idempotently.
+
+    python -m infra.deploy --project P --region R [--dataset D] [--dry-run]
+    make deploy PROJECT=P REGION=R [DRY_RUN=1]
+
+Order: APIs, service accounts, buckets, Firestore, BigQuery dataset and tables, IAM (least privilege:
+one service account per function, one for Workflows, one for Scheduler, each with only the roles it
+needs, on the narrowest resource), vendored builds, functions (private), the workflow, the Scheduler
+jobs. Every "create" is guarded by a "describe" so that a second run changes nothing; `--dry-run`
+prints every command as a shell line without running anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SCHEMAS = REPO_ROOT / "infra" / "schemas"
+WORKFLOW_FILE = REPO_ROOT / "infra" / "workflows" / "pass1.yaml"
+SCHEDULER_FILE = REPO_ROOT / "infra" / "scheduler" / "jobs.json"
+
+APIS = ("cloudfunctions.googleapis.com", "run.googleapis.com", "cloudbuild.googleapis.com",
+        "artifactregistry.googleapis.com", "aiplatform.googleapis.com", "bigquery.googleapis.com",
+        "firestore.googleapis.com", "storage.googleapis.com", "workflows.googleapis.com",
+        "workflowexecutions.googleapis.com", "cloudscheduler.googleapis.com", "iam.googleapis.com",
+        "logging.googleapis.com")
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """How one function is deployed. Memory and timeout follow its work: the processor streams big
+    files (memory-aware, but json_repair and chunks need headroom) under a 480 s time budget."""
+
+    name: str
+    service_name: str
+    memory: str
+    timeout_s: int
+    sa: str
+    env: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Config:
+    project: str
+    region: str
+    dataset: str = "call_analytics"
+    bq_location: str = "US"
+    model: str = "gemini-2.5-flash"
+    fallback_model: str = "gemini-2.0-flash-001"
+    fallback_region: str = "us-east4"
+
+    @property
+    def input_bucket(self) -> str:
+        return f"{self.project}-batch-input"
+
+    @property
+    def output_bucket(self) -> str:
+        return f"{self.project}-batch-output"
+
+    def sa_email(self, short: str) -> str:
+        return f"{short}@{self.project}.iam.gserviceaccount.com"
+
+
+SERVICE_ACCOUNTS = {
+    "sa-submit-batch": "submit_batch: writes model requests, creates Vertex AI batch jobs",
+    "sa-poll-status": "poll_status: reads and cancels Vertex AI batch jobs",
+    "sa-pass1-processor": "pass1_batch_processor: reads predictions, writes BigQuery rows",
+    "sa-pass1-workflow": "Cloud Workflows: invokes the three functions",
+    "sa-pass1-scheduler": "Cloud Scheduler: starts workflow executions and the poll sweep",
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One command; `unless` is a command whose success means the step is already done."""
+
+    what: str
+    cmd: list[str]
+    unless: list[str] | None = None
+    raw: str | None = None  # a step that is shell text (an assignment, a create-or-update group)
+
+    def shell(self) -> str:
+        if self.raw is not None:
+            return self.raw
+        line = _dq(self.cmd)
+        if self.unless:
+            return f"{_dq(self.unless)} >/dev/null 2>&1 || {line}"
+        return line
+
+
+def functions(cfg: Config) -> list[FunctionSpec]:
+    common = {"GOOGLE_CLOUD_PROJECT": cfg.project, "VERTEX_AI_LOCATION": cfg.region,
+              "INPUT_BUCKET": cfg.input_bucket, "OUTPUT_BUCKET": cfg.output_bucket, "BQ_DATASET": cfg.dataset}
+    return [
+        FunctionSpec("submit_batch", "submit-batch", "1Gi", 540, "sa-submit-batch",
+                     {**common, "VERTEX_MODEL": cfg.model, "VERTEX_FALLBACK_MODEL": cfg.fallback_model,
+                      "VERTEX_FALLBACK_LOCATION": cfg.fallback_region}),
+        FunctionSpec("poll_status", "poll-status", "512Mi", 120, "sa-poll-status", common),
+        FunctionSpec("pass1_batch_processor", "pass1-batch-processor", "2Gi", 600, "sa-pass1-processor",
+                     {**common, "PROCESSOR_TIME_BUDGET_SECONDS": "480"}),
+    ]
+
+
+def gcloud(cfg: Config, *args: str) -> list[str]:
+    return ["gcloud", *args, f"--project={cfg.project}", "--quiet"]
+
+
+def enable_apis(cfg: Config) -> list[Step]:
+    return [Step("enable APIs", gcloud(cfg, "services", "enable", *APIS))]
+
+
+def service_accounts(cfg: Config) -> list[Step]:
+    return [Step(f"service account {name}",
+                 gcloud(cfg, "iam", "service-accounts", "create", name, f"--display-name={desc[:100]}"),
+                 unless=gcloud(cfg, "iam", "service-accounts", "describe", cfg.sa_email(name)))
+            for name, desc in SERVICE_ACCOUNTS.items()]
+
+
+def storage(cfg: Config) -> list[Step]:
+    return [Step(f"bucket {b}",
+                 gcloud(cfg, "storage", "buckets", "create", f"gs://{b}", f"--location={cfg.region}",
+                        "--uniform-bucket-level-access"),
+                 unless=gcloud(cfg, "storage", "buckets", "describe", f"gs://{b}"))
+            for b in (cfg.input_bucket, cfg.output_bucket)]
+
+
+def firestore(cfg: Config) -> list[Step]:
+    return [Step("Firestore (default) database",
+                 gcloud(cfg, "firestore", "databases", "create", f"--location={cfg.region}"),
+                 unless=gcloud(cfg, "firestore", "databases", "describe", "--database=(default)"))]
+
+
+def bigquery(cfg: Config) -> list[Step]:
+    ds = f"{cfg.project}:{cfg.dataset}"
+    steps = [Step(f"dataset {cfg.dataset}",
+                  ["bq", f"--project_id={cfg.project}", "mk", "--dataset", f"--location={cfg.bq_location}", ds],
+                  unless=["bq", f"--project_id={cfg.project}", "show", "--dataset", ds])]
+    tables = {"transcripts": "transcripts", "interaction_lookup": "interaction_lookup",
+              "pass1_analysis": "pass1_analysis", "pass1_dead_letter": "pass1_dead_letter"}
+    for table, schema in tables.items():
+        extra = []
+        if table in ("pass1_analysis", "pass1_dead_letter"):
+            # Daily partitions keep reruns' dedupe queries cheap; clustering on run_id and key makes the
+            # processor's "already written?" lookup read a sliver of the table.
+            extra = ["--time_partitioning_field=processed_at", "--time_partitioning_type=DAY",
+                     "--clustering_fields=run_id,composite_key"]
+        elif table == "interaction_lookup":
+            extra = ["--clustering_fields=phone_number_token"]
+        steps.append(Step(f"table {table}",
+                          ["bq", f"--project_id={cfg.project}", "mk", "--table", *extra,
+                           f"{ds}.{table}", str((SCHEMAS / f"{schema}.json").relative_to(REPO_ROOT))],
+                          unless=["bq", f"--project_id={cfg.project}", "show", f"{ds}.{table}"]))
+    return steps
+
+
+def iam(cfg: Config) -> list[Step]:
+    """Least privilege: project roles only where no narrower resource exists."""
+    sa = lambda n: f"serviceAccount:{cfg.sa_email(n)}"
+    vertex_agent = "serviceAccount:service-${PROJECT_NUMBER}@gcp-sa-aiplatform.iam.gserviceaccount.com"
+    project_roles = [
+        ("sa-submit-batch", "roles/aiplatform.user"),      # create batch prediction jobs
+        ("sa-submit-batch", "roles/datastore.user"),       # job records
+        ("sa-submit-batch", "roles/bigquery.jobUser"),     # run the transcripts query
+        ("sa-poll-status", "roles/aiplatform.user"),       # get and cancel jobs (viewer cannot cancel)
+        ("sa-poll-status", "roles/datastore.user"),
+        ("sa-pass1-processor", "roles/datastore.user"),    # job records, checkpoints, leases
+        ("sa-pass1-processor", "roles/bigquery.jobUser"),  # lookup queries and load jobs
+        ("sa-pass1-workflow", "roles/logging.logWriter"),  # sys.log
+        ("sa-pass1-scheduler", "roles/workflows.invoker"), # start executions of the workflow
+    ]
+    steps = [Step(f"{role} for {name}", gcloud(cfg, "projects", "add-iam-policy-binding", cfg.project,
+                                               f"--member={sa(name)}", f"--role={role}", "--condition=None"))
+             for name, role in project_roles]
+    bucket_roles = [
+        (cfg.input_bucket, sa("sa-submit-batch"), "roles/storage.objectAdmin"),   # write requests (overwrite on retry)
+        (cfg.output_bucket, sa("sa-submit-batch"), "roles/storage.objectViewer"), # read set-aside requests
+        (cfg.output_bucket, sa("sa-pass1-processor"), "roles/storage.objectAdmin"),  # read output, write retry files
+        (cfg.input_bucket, vertex_agent, "roles/storage.objectViewer"),           # Vertex reads the requests
+        (cfg.output_bucket, vertex_agent, "roles/storage.objectAdmin"),           # Vertex writes predictions
+    ]
+    steps += [Step(f"{role} on {bucket}", gcloud(cfg, "storage", "buckets", "add-iam-policy-binding",
+                                                 f"gs://{bucket}", f"--member={member}", f"--role={role}"))
+              for bucket, member, role in bucket_roles]
+    table_roles = [
+        ("transcripts", "sa-submit-batch", "roles/bigquery.dataViewer"),
+        ("interaction_lookup", "sa-pass1-processor", "roles/bigquery.dataViewer"),
+        ("pass1_analysis", "sa-pass1-processor", "roles/bigquery.dataEditor"),
+        ("pass1_dead_letter", "sa-pass1-processor", "roles/bigquery.dataEditor"),
+    ]
+    steps += [Step(f"{role} on {table}", ["bq", f"--project_id={cfg.project}", "add-iam-policy-binding",
+                                          f"--member={sa(name)}", f"--role={role}",
+                                          f"{cfg.project}:{cfg.dataset}.{table}"])
+              for table, name, role in table_roles]
+    return steps
+
+
+def build_and_deploy_functions(cfg: Config) -> list[Step]:
+    steps = [Step("vendor shared/ into build/", ["python3", "-m", "infra.build"])]
+    for spec in functions(cfg):
+        env = ",".join(f"{k}={v}" for k, v in spec.env.items())
+        steps.append(Step(f"deploy {spec.service_name}", gcloud(
+            cfg, "functions", "deploy", spec.service_name, "--gen2", "--runtime=python312",
+            f"--region={cfg.region}", f"--source=build/{spec.name}", f"--entry-point={spec.name}",
+            "--trigger-http", "--no-allow-unauthenticated", f"--memory={spec.memory}",
+            f"--timeout={spec.timeout_s}s", f"--service-account={cfg.sa_email(spec.sa)}",
+            f"--set-env-vars={env}")))
+    invokers = [("submit-batch", "sa-pass1-workflow"), ("poll-status", "sa-pass1-workflow"),
+                ("pass1-batch-processor", "sa-pass1-workflow"), ("poll-status", "sa-pass1-scheduler")]
+    steps += [Step(f"{who} may invoke {fn}", gcloud(cfg, "functions", "add-invoker-policy-binding", fn,
+                                                    f"--region={cfg.region}",
+                                                    f"--member=serviceAccount:{cfg.sa_email(who)}"))
+              for fn, who in invokers]
+    return steps
+
+
+def url_var(service_name: str) -> str:
+    return service_name.upper().replace("-", "_") + "_URL"
+
+
+def resolve_urls(cfg: Config) -> list[Step]:
+    """Shell assignments of the deployed functions' URLs (used by the workflow and Scheduler)."""
+    number = gcloud(cfg, "projects", "describe", cfg.project, "--format=value(projectNumber)")
+    steps = [Step("project number", number, raw=f"PROJECT_NUMBER=$({shlex.join(number)})")]
+    for spec in functions(cfg):
+        describe = gcloud(cfg, "functions", "describe", spec.service_name, f"--region={cfg.region}",
+                          "--format=value(serviceConfig.uri)")
+        steps.append(Step(f"URL of {spec.service_name}", describe,
+                          raw=f"{url_var(spec.service_name)}=$({shlex.join(describe)})"))
+    return steps
+
+
+def workflow(cfg: Config) -> list[Step]:
+    env = ",".join(f"{url_var(s.service_name)}=${{{url_var(s.service_name)}}}" for s in functions(cfg))
+    return [Step("deploy workflow pass1-pipeline", gcloud(
+        cfg, "workflows", "deploy", "pass1-pipeline", f"--location={cfg.region}",
+        f"--source={WORKFLOW_FILE.relative_to(REPO_ROOT)}",
+        f"--service-account={cfg.sa_email('sa-pass1-workflow')}", f"--set-env-vars={env}"))]
+
+
+def scheduler(cfg: Config) -> list[Step]:
+    """Scheduler jobs from infra/scheduler/jobs.json: create, or update when they exist."""
+    steps = []
+    for job in json.loads(SCHEDULER_FILE.read_text()):
+        uri = job["uri"].format(project=cfg.project, region=cfg.region,
+                                POLL_STATUS_URL="${POLL_STATUS_URL}")
+        auth = ([f"--oauth-service-account-email={cfg.sa_email('sa-pass1-scheduler')}",
+                 "--oauth-token-scope=https://www.googleapis.com/auth/cloud-platform"]
+                if job["auth"] == "oauth" else
+                [f"--oidc-service-account-email={cfg.sa_email('sa-pass1-scheduler')}",
+                 f"--oidc-token-audience={uri}"])
+        flags = [f"--location={cfg.region}", f"--schedule={job['schedule']}", f"--time-zone={job['time_zone']}",
+                 f"--uri={uri}", "--http-method=POST", f"--message-body={json.dumps(job['body'])}",
+                 f"--attempt-deadline={job['attempt_deadline']}", f"--max-retry-attempts={job['max_retry_attempts']}",
+                 *auth]
+        describe = gcloud(cfg, "scheduler", "jobs", "describe", job["name"], f"--location={cfg.region}")
+        create = gcloud(cfg, "scheduler", "jobs", "create", "http", job["name"], *flags)
+        update = gcloud(cfg, "scheduler", "jobs", "update", "http", job["name"], *flags)
+        steps.append(Step(f"scheduler job {job['name']}", create, raw=(
+            f"if {shlex.join(describe)} >/dev/null 2>&1; then {_dq(update)}; else {_dq(create)}; fi")))
+    return steps
+
+
+def plan(cfg: Config) -> list[Step]:
+    """Every step, in order."""
+    return (enable_apis(cfg) + service_accounts(cfg) + storage(cfg) + firestore(cfg) + bigquery(cfg)
+            + resolve_urls(cfg)[:1] + iam(cfg) + build_and_deploy_functions(cfg) + resolve_urls(cfg)[1:]
+            + workflow(cfg) + scheduler(cfg))
+
+
+def _dq(cmd: list[str]) -> str:
+    """Quote for bash but let ${VAR} expand (URLs resolved earlier in the script)."""
+    return " ".join(f'"{c}"' if "${" in c else shlex.quote(c) for c in cmd)
+
+
+def render(cfg: Config) -> str:
+    lines = ["set -euo pipefail"]
+    for step in plan(cfg):
+        lines += [f"# {step.what}", step.shell()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--project", required=True)
+    parser.add_argument("--region", required=True)
+    parser.add_argument("--dataset", default="call_analytics")
+    parser.add_argument("--bq-location", default="US")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    args = parser.parse_args(argv)
+    cfg = Config(project=args.project, region=args.region, dataset=args.dataset, bq_location=args.bq_location)
+    script = render(cfg)
+    if args.dry_run:
+        sys.stdout.write(script)
+        return 0
+    return subprocess.run(["bash", "-c", script], cwd=REPO_ROOT).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
