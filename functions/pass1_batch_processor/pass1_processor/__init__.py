@@ -1,0 +1,20 @@
+"""pass1_batch_processor: stream Vertex AI batch prediction output into BigQuery exactly once.
+
+Modules, one concern each:
+    config       the request, validated at the door (ProcessorConfig)
+    discovery    prediction*.jsonl files under the output directories
+    reader       ranged, resumable line reads from Cloud Storage (byte offsets)
+    repair       model text -> JSON object (strict first, bounded json_repair on failure)
+    extract      one output line -> Record or DeadLetter
+    lookup       per-chunk lookup query (phone token, interaction id)
+    schema       output table schema, read once, and value converters
+    rows         BigQuery rows for records and dead letters
+    dedupe       composite keys already written for the run
+    writer       load jobs (default) or streaming inserts
+    checkpoint   per-file checkpoints, leases and write-ahead intents in Firestore
+    memory       RSS watch: shrink chunks and collect garbage above the threshold
+    retry_requests  failed model requests set aside for submit_batch retry_failed
+    scope        the run (or ad hoc scope) a call works on and its state
+    chunk        one chunk: extract, enrich, dedupe, write, commit
+    service      the HTTP answer: orchestrates the above within the time budget
+"""

@@ -1,0 +1,187 @@
+"""One chunk of a file, from extracted lines to written rows and the counts to commit.
+
+The same function serves a first pass and a replay after a crash (the checkpoint's pending range):
+keys already written from these very lines count as inserted and are not written again; keys
+written from elsewhere count as duplicates; dead letters already present for these lines are not
+written again. The counts it returns are therefore the same whichever attempt finishes the chunk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import orjson
+
+from pass1_processor.counts import Counts
+from pass1_processor.dedupe import dead_lines_written, existing_keys
+from pass1_processor.discovery import PredictionFile
+from pass1_processor.extract import RAW_LIMIT, DeadLetter, Record
+from pass1_processor.lookup import fetch_lookup
+from pass1_processor.retry_requests import write_retry_requests
+from pass1_processor.rows import UNMATCHED, RowContext, RowPlan
+from pass1_processor.writer import job_id, load_rows, row_id, stream_rows
+from shared.identifiers import TableRef
+
+
+@dataclass(frozen=True)
+class WriteTarget:
+    """Where and how a call writes: shared by all its chunks."""
+
+    plan: RowPlan
+    lookup_table: TableRef
+    write_method: str
+    scope_key: str      # identifies the run (or ad hoc scope) in job ids
+    run_id: str         # the run_id written in rows (a synthetic one for ad hoc scopes)
+    batch_type: str
+    table_versions: tuple = ()  # creation times of the tables: a recreated table gets new job ids
+
+
+@dataclass
+class Chunk:
+    """Extracted lines of one byte range of a file."""
+
+    file: PredictionFile
+    start: int
+    end: int
+    first_line: int
+    last_line: int
+    outcomes: list = field(default_factory=list)  # Record | DeadLetter, in line order
+    replay: bool = False
+
+
+def process_chunk(target: WriteTarget, chunk: Chunk, processed_at: str) -> Counts:
+    """Write the chunk's rows and dead letters exactly once; return its counts."""
+    counts = _token_counts(chunk.outcomes)
+    records = [o for o in chunk.outcomes if isinstance(o, Record)]
+    dead = [o for o in chunk.outcomes if isinstance(o, DeadLetter)]
+    ctx = RowContext(target.run_id, target.batch_type, chunk.file.output_dir.batch_job, chunk.file.uri, processed_at)
+    keep, already, duplicates = _dedupe(target, chunk, records)
+    counts.duplicates = duplicates
+    if keep or already:
+        looked_up = fetch_lookup(target.lookup_table, {r.phone_token for r in keep + already},
+                                 target.plan.lookup_columns)
+        rows, stats = _rows(target.plan, keep, ctx, looked_up)
+        _, already_stats = _rows(target.plan, already, ctx, looked_up)
+        rejected = _write_output(target, chunk, rows, keep)
+        dead.extend(_rejected_to_dead(keep, rejected))
+        rejected_index = {i for i, _ in rejected}
+        counts.inserted = len(keep) - len(rejected) + len(already)
+        counts.repaired = sum(1 for i, r in enumerate(keep) if r.repaired and i not in rejected_index) \
+            + sum(1 for r in already if r.repaired)
+        counts.unmatched = stats.unmatched(rejected_index) + already_stats.unmatched(set())
+        counts.unconverted = stats.unconverted(rejected_index) + already_stats.unconverted(set())
+    counts.failed = len(dead)
+    counts.retry_requests = _set_aside(chunk, dead)
+    _write_dead(target, chunk, dead, ctx)
+    counts.processed = len(chunk.outcomes)
+    return counts
+
+
+def _token_counts(outcomes: Sequence) -> Counts:
+    counts = Counts()
+    for o in outcomes:
+        counts.prompt_tokens += o.prompt_tokens or 0
+        counts.candidates_tokens += o.candidates_tokens or 0
+        counts.total_tokens += o.total_tokens or 0
+    return counts
+
+
+def _dedupe(target: WriteTarget, chunk: Chunk, records: list[Record]) -> tuple[list[Record], list[Record], int]:
+    """(records to write, records already written from these lines, duplicates)."""
+    if not records:
+        return [], [], 0
+    present = existing_keys(target.plan.output.ref, target.run_id, [r.composite_key for r in records])
+    keep, already, seen, duplicates = [], [], set(), 0
+    uri = chunk.file.uri
+    for record in records:
+        key = record.composite_key
+        origin = present.get(key)
+        if key in seen:
+            duplicates += 1
+        elif origin is None:
+            keep.append(record)
+        elif origin == (uri, record.line_number):
+            already.append(record)  # written by a crashed attempt of this chunk
+        else:
+            duplicates += 1
+        seen.add(key)
+    return keep, already, duplicates
+
+
+@dataclass
+class _RowStats:
+    unmatched_at: list[int]
+    unconverted_at: list[int]
+
+    def unmatched(self, skip: set[int]) -> int:
+        return sum(1 for i in self.unmatched_at if i not in skip)
+
+    def unconverted(self, skip: set[int]) -> int:
+        return sum(n for i, n in enumerate(self.unconverted_at) if i not in skip)
+
+
+def _rows(plan: RowPlan, records: list[Record], ctx: RowContext, looked_up: dict) -> tuple[list[dict], _RowStats]:
+    rows, stats = [], _RowStats([], [])
+    for index, record in enumerate(records):
+        row, unconverted = plan.output_row(record, ctx, looked_up.get((record.phone_token, record.interaction_id)))
+        rows.append(row)
+        stats.unconverted_at.append(unconverted)
+        if row.get("lookup_status") == UNMATCHED:
+            stats.unmatched_at.append(index)
+    return rows, stats
+
+
+def _write_output(target: WriteTarget, chunk: Chunk, rows: list[dict], records: list[Record]) -> list[tuple[int, str]]:
+    """Write output rows; returns rows refused by a streaming insert (index, message)."""
+    if not rows:
+        return []
+    info = target.plan.output
+    if target.write_method == "streaming":
+        ids = [row_id(target.run_id, r.composite_key) for r in records]
+        return stream_rows(info, rows, ids)
+    load_rows(info, rows, _chunk_job_id("p1out", target, chunk, info.ref))
+    return []
+
+
+def _rejected_to_dead(records: list[Record], rejected: list[tuple[int, str]]) -> list[DeadLetter]:
+    """Rows BigQuery refused become dead letters: never lost."""
+    out = []
+    for index, message in rejected:
+        record = records[index]
+        raw = orjson.dumps(record.payload)[:RAW_LIMIT].decode("utf-8", "replace")
+        out.append(DeadLetter(record.line_number, "insert_rejected", message, record.composite_key, raw))
+    return out
+
+
+def _set_aside(chunk: Chunk, dead: list[DeadLetter]) -> int:
+    """Write the chunk's failed model requests for a retry batch; returns how many."""
+    lines = [d.retry_request for d in dead if d.retry_request is not None]
+    write_retry_requests(chunk.file, chunk.first_line, lines)
+    return len(lines)
+
+
+def _write_dead(target: WriteTarget, chunk: Chunk, dead: list[DeadLetter], ctx: RowContext) -> None:
+    if not dead:
+        return
+    info = target.plan.dead
+    if chunk.replay:  # a crashed attempt may have written some of them
+        written = dead_lines_written(info.ref, target.run_id, chunk.file.uri, chunk.first_line, chunk.last_line)
+        dead = [d for d in dead if d.line_number not in written]
+        if not dead:
+            return
+    rows = [target.plan.dead_row(d, ctx) for d in dead]
+    if target.write_method == "streaming":
+        rejected = stream_rows(info, rows, [row_id(target.run_id, chunk.file.uri, d.line_number, d.reason)
+                                            for d in dead])
+        if rejected:
+            from shared.errors import InternalError
+
+            raise InternalError("the dead-letter table refused rows", details={"errors": [m for _, m in rejected[:5]]})
+        return
+    load_rows(info, rows, _chunk_job_id("p1dead", target, chunk, info.ref))
+
+
+def _chunk_job_id(prefix: str, target: WriteTarget, chunk: Chunk, table: TableRef) -> str:
+    return job_id(prefix, target.scope_key, chunk.file.uri, chunk.first_line, chunk.last_line, table.id,
+                  *target.table_versions)

@@ -1,0 +1,209 @@
+"""One prediction output line -> a Record (becomes an output row) or a DeadLetter (with its reason).
+
+The strict path (orjson) handles almost every line; a line that does not parse goes through a regex
+fallback that still recovers the key and the model text where it can. Nothing here raises for bad
+data: every line ends as exactly one Record or DeadLetter.
+
+Dead-letter reasons: missing_key, bad_key, model_error (Vertex failed the row; its request is kept
+for a retry), empty_response (no text parts), invalid_json, not_an_object, unparseable_line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import orjson
+
+from pass1_processor.repair import parse_model_text
+from shared.keys import BadKey, decode_key, find_key
+
+# The dead letter keeps this much of a line: enough to diagnose, bounded for BigQuery and memory.
+RAW_LIMIT = 8192
+DETAIL_LIMIT = 1000
+
+KEY_RE = re.compile(rb'"(?:key|id|custom_id)"\s*:\s*"([^"\\]{1,4096})"')
+TEXT_RE = re.compile(rb'"text"\s*:\s*"((?:[^"\\]|\\.)*)"', re.S)
+RESPONSE_RE = re.compile(rb'"response"\s*:\s*\{')
+STATUS_RE = re.compile(rb'"status"\s*:\s*"((?:[^"\\]|\\.)+)"')
+FINISH_RE = re.compile(rb'"finishReason"\s*:\s*"([A-Z_]{1,40})"')
+VERSION_RE = re.compile(rb'"modelVersion"\s*:\s*"([^"\\]{1,200})"')
+COUNT_RES = tuple(re.compile(rb'"%s"\s*:\s*(\d{1,12})' % name.encode())
+                  for name in ("promptTokenCount", "candidatesTokenCount", "totalTokenCount"))
+
+
+@dataclass(slots=True)
+class Record:
+    """A line whose model answer parsed into an object: it becomes an output row."""
+
+    line_number: int
+    composite_key: str
+    phone_token: str
+    interaction_id: str
+    payload: dict
+    repaired: bool
+    model_version: str | None
+    finish_reason: str | None
+    prompt_tokens: int | None
+    candidates_tokens: int | None
+    total_tokens: int | None
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    """A line that cannot become an output row, and why. retry_request is the original input line
+    ({"key", "request"}, serialized) of a row Vertex failed."""
+
+    line_number: int
+    reason: str
+    detail: str | None
+    composite_key: str | None
+    raw: str
+    retry_request: bytes | None = None
+    prompt_tokens: int | None = None
+    candidates_tokens: int | None = None
+    total_tokens: int | None = None
+
+
+def extract_line(raw: bytes, line_number: int) -> Record | DeadLetter:
+    """Classify one non-blank output line."""
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return _from_regex(raw, line_number)
+    if not isinstance(obj, dict):
+        return _dead(line_number, "unparseable_line", "the line is not a JSON object", None, raw)
+    return _from_object(obj, raw, line_number)
+
+
+def _from_object(obj: dict, raw: bytes, line_number: int) -> Record | DeadLetter:
+    key = find_key(obj)
+    if key is None:
+        return _dead(line_number, "missing_key", "no key, id or custom_id in the line", None, raw)
+    try:
+        ck = decode_key(key)
+    except BadKey as exc:
+        return _dead(line_number, "bad_key", str(exc), _bounded_key(key), raw)
+    response = obj.get("response")
+    if not isinstance(response, dict):
+        request = obj.get("request")
+        retry = orjson.dumps({"key": key, "request": request}) if isinstance(request, dict) else None
+        return _dead(line_number, "model_error", _status_text(obj.get("status")), key, raw, retry)
+    usage = _usage(response)
+    candidates = response.get("candidates")
+    first = candidates[0] if isinstance(candidates, list) and candidates and isinstance(candidates[0], dict) else {}
+    finish = first.get("finishReason")
+    text = _text(first)
+    if text is None:
+        return _dead(line_number, "empty_response", f"no text parts (finishReason {finish})", key, raw, None, *usage)
+    parsed = parse_model_text(text)
+    if parsed.payload is None:
+        return _dead(line_number, parsed.reason, parsed.detail, key, raw, None, *usage)
+    return Record(line_number, key, ck.phone_token, ck.interaction_id, parsed.payload, parsed.repaired,
+                  _str_or_none(response.get("modelVersion")), _str_or_none(finish), *usage)
+
+
+def _text(candidate: dict) -> str | None:
+    """All text parts of a candidate, joined; None when it has none. Thought parts (thinking models
+    with includeThoughts) are not the answer."""
+    content = candidate.get("content")
+    parts = content.get("parts") if isinstance(content, dict) else None
+    if not isinstance(parts, list):
+        return None
+    texts = [p["text"] for p in parts
+             if isinstance(p, dict) and isinstance(p.get("text"), str) and not p.get("thought")]
+    return "".join(texts) if texts else None
+
+
+def _usage(response: dict) -> tuple[int | None, int | None, int | None]:
+    usage = response.get("usageMetadata")
+    if not isinstance(usage, dict):
+        return None, None, None
+    return (_int_or_none(usage.get("promptTokenCount")), _int_or_none(usage.get("candidatesTokenCount")),
+            _int_or_none(usage.get("totalTokenCount")))
+
+
+def _from_regex(raw: bytes, line_number: int) -> Record | DeadLetter:
+    """A line that is not JSON (cut short, a stray byte): recover what the regexes can."""
+    key = next((m.group(1).decode("utf-8", "replace") for m in KEY_RE.finditer(raw) if _decodes(m.group(1))), None)
+    response = RESPONSE_RE.search(raw)
+    if key is None:
+        return _dead(line_number, "unparseable_line", "the line does not parse and no key was found", None, raw)
+    if response is None:
+        status = STATUS_RE.search(raw)
+        if status:
+            return _dead(line_number, "model_error", _unescape(status.group(1)), key, raw)
+        return _dead(line_number, "unparseable_line", "the line does not parse and has no response", key, raw)
+    tail = raw[response.end():]  # the echoed request has text parts too: only the response's count
+    texts = [_unescape(m.group(1)) for m in TEXT_RE.finditer(tail)]
+    usage = tuple(_regex_int(pattern, tail) for pattern in COUNT_RES)
+    if not texts or any(t is None for t in texts):
+        return _dead(line_number, "unparseable_line", "the line does not parse; no model text recovered",
+                     key, raw, None, *usage)
+    parsed = parse_model_text("".join(texts))
+    if parsed.payload is None:
+        return _dead(line_number, parsed.reason, parsed.detail, key, raw, None, *usage)
+    ck = decode_key(key)
+    finish, version = FINISH_RE.search(tail), VERSION_RE.search(tail)
+    # The line itself needed recovery: flag the row as repaired.
+    return Record(line_number, key, ck.phone_token, ck.interaction_id, parsed.payload, True,
+                  version.group(1).decode() if version else None, finish.group(1).decode() if finish else None,
+                  *usage)
+
+
+def _decodes(key: bytes) -> bool:
+    try:
+        decode_key(key.decode("utf-8"))
+        return True
+    except (BadKey, UnicodeDecodeError):
+        return False
+
+
+def _unescape(escaped: bytes) -> str | None:
+    try:
+        value = orjson.loads(b'"' + escaped + b'"')
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _regex_int(pattern: re.Pattern, data: bytes) -> int | None:
+    match = pattern.search(data)
+    return int(match.group(1)) if match else None
+
+
+def _dead(line_number: int, reason: str, detail: str | None, key: object, raw: bytes,
+          retry: bytes | None = None, prompt: int | None = None, candidates: int | None = None,
+          total: int | None = None) -> DeadLetter:
+    text = raw[:RAW_LIMIT].decode("utf-8", "replace")
+    return DeadLetter(line_number, reason, detail[:DETAIL_LIMIT] if detail else None, _bounded_key(key), text,
+                      retry, prompt, candidates, total)
+
+
+def _bounded_key(key: object) -> str | None:
+    if key is None:
+        return None
+    text = key if isinstance(key, str) else orjson.dumps(key).decode()
+    return text[:1024]
+
+
+def _status_text(status: object) -> str:
+    if isinstance(status, str) and status:
+        return status
+    if status:
+        return orjson.dumps(status).decode()
+    return "the row has no response and no status"
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _int_or_none(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():  # proto JSON writes int64 as a string
+        return int(value)
+    return None

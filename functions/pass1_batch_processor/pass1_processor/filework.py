@@ -1,0 +1,137 @@
+"""One file, chunk after chunk, from its checkpoint to its end or to the end of the call's budget.
+
+Per chunk: read lines (extracting each as it comes, so raw lines are never held), record the
+chunk's range in the checkpoint (write-ahead), write its rows, commit offset and counts together.
+A checkpoint found with a pending range is replayed first, exactly that range.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Iterator
+
+from pass1_processor.checkpoint import Checkpoint, CheckpointStore, FileBusy, LeaseLost, Pending
+from pass1_processor.chunk import Chunk, WriteTarget, process_chunk
+from pass1_processor.discovery import PredictionFile
+from pass1_processor.extract import DeadLetter, extract_line
+from pass1_processor.memory import MemoryWatch
+from pass1_processor.reader import Line, blob_fetcher, iter_lines
+from shared.errors import Conflict
+
+DONE, STOPPED, BUSY = "done", "stopped", "busy"
+
+
+@dataclass
+class Budget:
+    """The call's time budget. At least one chunk runs per call (so that every call progresses);
+    another starts only when the last chunk's duration still fits."""
+
+    seconds: float
+    elapsed: Callable[[], float]
+    chunks: int = 0
+    last_chunk_seconds: float = 0.0
+
+    def may_start_chunk(self) -> bool:
+        return self.chunks == 0 or self.elapsed() + self.last_chunk_seconds <= self.seconds
+
+    def chunk_done(self, seconds: float) -> None:
+        self.chunks += 1
+        self.last_chunk_seconds = seconds
+
+
+@dataclass
+class FileWorker:
+    """Works files of one scope for one call."""
+
+    store: CheckpointStore
+    target: WriteTarget
+    budget: Budget
+    memory: MemoryWatch
+    chunk_max_bytes: int
+    storage: object
+    log: object
+    chunks_written: list = field(default_factory=list)
+
+    def work(self, file: PredictionFile) -> str:
+        """DONE, STOPPED (budget spent; lease released) or BUSY (another invocation has it)."""
+        try:
+            checkpoint = self.store.claim(file.uri, {"output_dir": file.output_dir.uri, "size": file.size,
+                                                     "generation": file.generation,
+                                                     "batch_job": file.output_dir.batch_job})
+        except FileBusy:
+            return BUSY
+        if checkpoint is None:
+            return DONE
+        try:
+            return self._work(file, checkpoint)
+        except LeaseLost:
+            self.log.warning("lease lost; another invocation continues the file", file=file.uri)
+            return BUSY
+        except BaseException:
+            self._release_quietly(file)  # the pending range stays: the next call replays it
+            raise
+
+    def _work(self, file: PredictionFile, checkpoint: Checkpoint) -> str:
+        if checkpoint.generation not in (None, file.generation) and checkpoint.offset > 0:
+            raise Conflict("the prediction file changed after processing began",
+                           details={"file": file.uri, "generation": file.generation})
+        blob = self.storage.bucket(file.path.bucket).blob(file.path.name)
+        lines = iter_lines(blob_fetcher(blob, file.generation), file.size, checkpoint.offset, checkpoint.next_line)
+        offset, next_line = checkpoint.offset, checkpoint.next_line
+        if checkpoint.pending:
+            offset, next_line = self._chunk(file, lines, offset, next_line, checkpoint.pending)
+        while offset < file.size or offset == 0 == file.size:
+            if not self.budget.may_start_chunk():
+                self.store.release(file.uri)
+                return STOPPED
+            offset, next_line = self._chunk(file, lines, offset, next_line, None)
+            if file.size == 0:
+                break
+        return DONE
+
+    def _chunk(self, file: PredictionFile, lines: Iterator[Line], offset: int, next_line: int,
+               pending: Pending | None) -> tuple[int, int]:
+        started = time.monotonic()
+        chunk = Chunk(file, offset, offset, next_line, next_line - 1, replay=pending is not None)
+        limit = None if pending else self.memory.next_chunk_lines()
+        _fill(chunk, lines, limit, self.chunk_max_bytes, pending.end if pending else None)
+        if pending is None:
+            self.store.write_intent(file.uri, Pending(chunk.start, chunk.end, chunk.first_line, chunk.last_line))
+        counts = process_chunk(self.target, chunk, datetime.now(timezone.utc).isoformat())
+        done = chunk.end >= file.size
+        self.store.commit(file.uri, chunk.end, chunk.last_line + 1, counts, done)
+        self.budget.chunk_done(time.monotonic() - started)
+        self.log.info("chunk written", file=file.uri, first_line=chunk.first_line, last_line=chunk.last_line,
+                      replay=chunk.replay, processed=counts.processed, inserted=counts.inserted,
+                      failed=counts.failed, duplicates=counts.duplicates)
+        return chunk.end, chunk.last_line + 1
+
+    def _release_quietly(self, file: PredictionFile) -> None:
+        try:
+            self.store.release(file.uri)
+        except Exception as exc:  # the lease lapses on its own; the original error matters more
+            self.log.warning("could not release lease", file=file.uri, error_type=type(exc).__name__)
+
+
+def _fill(chunk: Chunk, lines: Iterator[Line], max_lines: int | None, max_bytes: int, until: int | None) -> None:
+    """Extract lines into the chunk: up to max_lines lines or max_bytes bytes, or (a replay) up to
+    byte offset `until` exactly. Blank lines advance the range but are not records."""
+    count = size = 0
+    if until is not None and until <= chunk.start:
+        return
+    for line in lines:
+        chunk.end, chunk.last_line = line.end, line.number
+        if line.too_long:
+            chunk.outcomes.append(DeadLetter(line.number, "line_too_long", f"the line is longer than "
+                                             f"{len(line.data)} bytes", None, line.data[:8192].decode("utf-8", "replace")))
+        elif line.data and not line.data.isspace():  # isspace stops at the first visible byte
+            chunk.outcomes.append(extract_line(line.data, line.number))
+        count += 1
+        size += len(line.data)
+        if until is not None:
+            if line.end >= until:
+                return
+        elif count >= max_lines or size >= max_bytes:
+            return

@@ -1,0 +1,98 @@
+"""The model's text -> the JSON object it meant.
+
+Order of attempts, cheapest first: a strict parse of the whole text; the JSON isolated from markdown
+fences and prose, parsed strictly; a trailing comma before the final brace removed; and only then
+json_repair, on a bounded input (its time grows non-linearly with size; a 35 KB string took over 20 s).
+The payload must be a JSON object. `repaired` is true only when the JSON itself had to be changed
+(comma removed or json_repair); unwrapping fences and prose is not a repair.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import orjson
+
+# About 80 ms of json_repair on this machine (2-3 us per character); a longer malformed text is
+# dead-lettered as too large instead of stalling the chunk.
+MAX_REPAIR_CHARS = 32_000
+FENCE = re.compile(r"```[A-Za-z]*[ \t]*\r?\n?(.*?)```", re.S)
+TRAILING_COMMA = re.compile(r",\s*}\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """The outcome: a payload, or a dead-letter reason with a short detail."""
+
+    payload: dict | None
+    repaired: bool = False
+    reason: str | None = None
+    detail: str | None = None
+
+
+def parse_model_text(text: str) -> Parsed:
+    """Parse the model's answer into a dict (see the module docstring for the order of attempts)."""
+    stripped = text.strip()
+    if not stripped:
+        return Parsed(None, reason="empty_response", detail="the model text is empty")
+    try:
+        return _object(orjson.loads(stripped), repaired=False)
+    except orjson.JSONDecodeError:
+        pass
+    candidate = isolate_json(stripped)
+    if candidate is None:
+        return Parsed(None, reason="invalid_json", detail="no JSON object in the model text")
+    if candidate != stripped:
+        try:
+            return _object(orjson.loads(candidate), repaired=False)
+        except orjson.JSONDecodeError:
+            pass
+    fixed = TRAILING_COMMA.sub("}", candidate)
+    if fixed != candidate:
+        try:
+            return _object(orjson.loads(fixed), repaired=True)
+        except orjson.JSONDecodeError:
+            pass
+    return _repair(candidate)
+
+
+def isolate_json(text: str) -> str | None:
+    """The part of text that should be the JSON object: inside a markdown fence when there is one,
+    from the first '{' to the last '}' (or to the end, when the text was cut short). None when the
+    text holds no '{' at all."""
+    fence = FENCE.search(text)
+    if fence:
+        text = fence.group(1).strip()
+    elif text.startswith("```"):  # an opening fence whose closing fence was cut off
+        text = text.split("\n", 1)[1] if "\n" in text else text[3:]
+    start = text.find("{")
+    if start < 0:  # an array is JSON too: parsed, it is refused as not an object
+        return text if text.startswith("[") else None
+    end = text.rfind("}")
+    return text[start:end + 1] if end > start else text[start:]
+
+
+def _repair(candidate: str) -> Parsed:
+    if len(candidate) > MAX_REPAIR_CHARS:
+        return Parsed(None, reason="invalid_json",
+                      detail=f"malformed JSON of {len(candidate)} characters is too large to repair")
+    import json_repair  # only ever needed for a few lines
+
+    try:
+        value = json_repair.loads(candidate, skip_json_loads=True)
+    except (RecursionError, ValueError, TypeError, IndexError) as exc:  # json_repair's known failures
+        return Parsed(None, reason="invalid_json", detail=f"repair failed: {type(exc).__name__}")
+    if isinstance(value, dict) and not value:
+        return Parsed(None, reason="invalid_json", detail="repair found no fields")
+    return _object(value, repaired=True)
+
+
+def _object(value: object, *, repaired: bool) -> Parsed:
+    if isinstance(value, dict):
+        return Parsed(value, repaired=repaired)
+    return Parsed(None, reason="not_an_object", detail=f"the payload is a JSON {_kind(value)}, not an object")
+
+
+def _kind(value: object) -> str:
+    return {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(type(value), "number")

@@ -1,0 +1,204 @@
+"""The processor's answer to one HTTP call: resolve the scope, pick the files, work them within the
+time budget, complete the run when everything is done, and say where things stand.
+
+Counts in the answer are totals over the files the call covers (`files`), across every call that
+worked on them: a resumed call answers the running totals, and parallel calls given disjoint `files`
+add up to the run's totals.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from pass1_processor.checkpoint import Checkpoint, CheckpointStore
+from pass1_processor.chunk import WriteTarget
+from pass1_processor.config import ProcessorConfig
+from pass1_processor.counts import Counts
+from pass1_processor.discovery import PredictionFile, discover
+from pass1_processor.filework import BUSY, DONE, Budget, FileWorker
+from pass1_processor.memory import MemoryWatch
+from pass1_processor.rows import RowPlan
+from pass1_processor.schema import table_info
+from pass1_processor.scope import PROCESSABLE_STATES, Scope, resolve_scope
+from shared.config import Settings
+from shared.errors import Conflict, NotFound, ValidationError, is_transient, to_pipeline_error
+from shared.jobstate import JobState, JobStore, utcnow
+
+
+@dataclass
+class Outcome:
+    """What the files of this call look like after it worked on them."""
+
+    files: list[PredictionFile]
+    checkpoints: dict[str, Checkpoint]
+    totals: Counts
+    chunks: int
+
+    @property
+    def all_done(self) -> bool:
+        return all(cp.done for cp in self.checkpoints.values())
+
+
+def process_request(body: dict, ctx) -> dict:
+    """Entry point behind the HTTP envelope (main.py)."""
+    from shared.clients import firestore_client
+
+    config = ProcessorConfig.from_request(body, Settings.from_env())
+    log = ctx.log.bind(run_id=config.run_id, workflow_id=config.workflow_id, batch_type=config.batch_type)
+    firestore = firestore_client()
+    jobs = JobStore(firestore, collection=config.jobs_collection) if config.run_id else None
+    scope = resolve_scope(config, firestore, jobs)
+    if scope.completed:
+        log.info("run already completed; nothing written")
+        return _completed_answer(config, scope, ctx)
+    files = select_files(discover(scope.work_dirs), config.files, scope)
+    target = _write_target(config, scope)  # table checks happen before any state changes
+    _start(config, scope, jobs)
+    store = CheckpointStore(firestore, scope.doc_ref, f"{ctx.request_id}-{uuid.uuid4().hex[:8]}",
+                            config.lease_seconds)
+    try:
+        outcome, memory = _work(config, scope, files, store, target, ctx, log)
+        status = _finish(config, scope, jobs, store, outcome, files, log)
+    except Exception as exc:
+        _record_error(config, jobs, exc, log)
+        raise
+    log.info("call finished", status=status, chunks=outcome.chunks, elapsed=round(ctx.elapsed(), 3),
+             **outcome.totals.to_dict())
+    return _answer(config, scope, status, outcome.totals, [f.uri for f in files], ctx,
+                   resume=status == "partial", extra={"memory": memory.report(), "chunks": outcome.chunks,
+                                                      "files_done": sum(cp.done for cp in outcome.checkpoints.values())})
+
+
+def select_files(found: list[PredictionFile], requested, scope: Scope) -> list[PredictionFile]:
+    """The files this call works on: all prediction files of the scope, or the requested subset
+    (each inside the scope's directories, 400 otherwise; existing, 404 otherwise)."""
+    if requested is None:
+        if not found:
+            raise NotFound("no prediction files in the output directories",
+                           details={"output_dirs": [d.uri for d in scope.work_dirs]})
+        return found
+    by_path = {f.path: f for f in found}
+    selected = []
+    for path in requested:
+        if not any(d.contains(path) for d in scope.work_dirs):
+            raise ValidationError("'files' names a file outside the run's output directories", field="files",
+                                  details={"uri": path.uri})
+        if path not in by_path:
+            raise NotFound("a requested prediction file does not exist", details={"uri": path.uri})
+        selected.append(by_path[path])
+    return selected
+
+
+def _write_target(config: ProcessorConfig, scope: Scope) -> WriteTarget:
+    output, dead = table_info(config.output_table), table_info(config.dead_letter_table)
+    plan = RowPlan.build(output, dead, table_info(config.lookup_table))
+    return WriteTarget(plan, config.lookup_table, config.write_method, scope.key, scope.row_run_id,
+                       scope.batch_type, (output.created, dead.created))
+
+
+def _start(config: ProcessorConfig, scope: Scope, jobs: JobStore | None) -> None:
+    if jobs is not None:
+        jobs.transition(config.run_id, config.batch_type, JobState.PROCESSING, allowed_from=PROCESSABLE_STATES)
+    else:  # the ad hoc scope document says what its checkpoints are about
+        from shared.retry import call_with_retry
+
+        call_with_retry(scope.doc_ref.set, {"output_dirs": [d.uri for d in scope.all_dirs],
+                                            "output_table": config.output_table.id,
+                                            "row_run_id": scope.row_run_id, "updated_at": utcnow()}, merge=True)
+
+
+def _work(config, scope, files, store, target, ctx, log) -> tuple[Outcome, MemoryWatch]:
+    from shared.clients import storage_client
+
+    memory = MemoryWatch(config.memory_threshold_percent, config.chunk_size)
+    budget = Budget(config.time_budget_seconds, ctx.elapsed)
+    worker = FileWorker(store, target, budget, memory, config.chunk_max_bytes, storage_client(), log)
+    results: dict[str, str] = {}
+    for file in files:
+        if not budget.may_start_chunk():
+            break
+        results[file.uri] = worker.work(file)
+    checkpoints = store.read_all(f.uri for f in files)
+    totals = Counts()
+    for cp in checkpoints.values():
+        totals.add(cp.counts)
+    outcome = Outcome(files, checkpoints, totals, budget.chunks)
+    unfinished = [uri for uri, cp in checkpoints.items() if not cp.done]
+    if unfinished and budget.chunks == 0 and all(results.get(uri) == BUSY for uri in unfinished):
+        raise Conflict("every unfinished file is being processed by another invocation",
+                       details={"files": unfinished})
+    return outcome, memory
+
+
+def _finish(config, scope, jobs, store, outcome: Outcome, files, log) -> str:
+    """'success' or 'partial'; completes the run when every file of every directory is done."""
+    if not outcome.all_done:
+        return "partial"
+    if jobs is None:
+        return "success"
+    everything = files if (config.files is None and scope.all_dirs == scope.work_dirs) else discover(scope.all_dirs)
+    checkpoints = store.read_all(f.uri for f in everything)
+    if not all(cp.done for cp in checkpoints.values()):
+        return "success"  # this call's files are done; other files of the run are not yet
+    totals = Counts()
+    for cp in checkpoints.values():
+        totals.add(cp.counts)
+    processing = {**totals.to_dict(), "files": [f.uri for f in everything], "completed_at": utcnow()}
+    try:
+        jobs.transition(config.run_id, config.batch_type, JobState.COMPLETED, allowed_from=PROCESSABLE_STATES,
+                        updates={"processing": processing, "last_error": None})
+    except Conflict:  # new output arrived meanwhile (poll_status moved the run back): not complete
+        log.warning("run changed state before completion; call again")
+        return "partial"
+    log.info("run completed", files=len(everything), **totals.to_dict())
+    return "success"
+
+
+def _record_error(config: ProcessorConfig, jobs: JobStore | None, exc: Exception, log) -> None:
+    """Keep the error on the run. A terminal server-side error fails the run; a transient one, a
+    conflict or a request error leaves it resumable."""
+    if jobs is None:
+        return
+    err = to_pipeline_error(exc)
+    last_error = {"code": err.code, "message": err.message, "at": utcnow()}
+    terminal = err.http_status >= 500 and not is_transient(exc) and not isinstance(exc, Conflict)
+    try:
+        if terminal:
+            jobs.transition(config.run_id, config.batch_type, JobState.FAILED, updates={"last_error": last_error})
+        else:
+            jobs.update(config.run_id, config.batch_type, {"last_error": last_error})
+    except Exception as inner:  # the original error is what the caller must see
+        log.warning("could not record the error on the run", error_type=type(inner).__name__)
+
+
+def _completed_answer(config: ProcessorConfig, scope: Scope, ctx) -> dict:
+    stored = (scope.record or {}).get("processing") or {}
+    return _answer(config, scope, "success", Counts.from_dict(stored), list(stored.get("files") or []), ctx,
+                   resume=False, extra={"already_completed": True})
+
+
+def _answer(config: ProcessorConfig, scope: Scope, status: str, totals: Counts, files: list[str], ctx,
+            *, resume: bool, extra: dict) -> dict:
+    return {
+        "status": status,
+        "processed_records": totals.processed,
+        "inserted_rows": totals.inserted,
+        "repaired_records": totals.repaired,
+        "failed_records": totals.failed,
+        "unmatched_records": totals.unmatched,
+        "duplicate_records": totals.duplicates,
+        "unconverted_values": totals.unconverted,
+        "retry_requests": totals.retry_requests,
+        "token_usage": {"prompt": totals.prompt_tokens, "candidates": totals.candidates_tokens,
+                        "total": totals.total_tokens},
+        "files": files,
+        "processing_time_seconds": round(ctx.elapsed(), 3),
+        "workflow_id": config.workflow_id,
+        "run_id": config.run_id,
+        "batch_type": scope.batch_type,
+        "row_run_id": scope.row_run_id,
+        "write_method": config.write_method,
+        "resume": resume,
+        **extra,
+    }
