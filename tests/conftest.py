@@ -55,8 +55,10 @@ def _reset_stack(request):
         return
     manager = request.getfixturevalue("stack_manager")
     request.getfixturevalue("stack")
-    provision.reset(manager.layout)
+    # The Vertex emulator first: its reset waits for running jobs, which could otherwise write into
+    # a bucket that was just emptied.
     _post_json(f"http://127.0.0.1:{manager.layout.vertex_port}/emulator/reset", {})
+    provision.reset(manager.layout)
     yield
 
 
