@@ -27,7 +27,8 @@ def query_rows(sql: str, params: list, client=None) -> list:
 
         client = bigquery_client()
     config = bigquery.QueryJobConfig(query_parameters=params)
-    return call_with_retry(lambda: list(client.query(sql, job_config=config).result()))
+    # query_and_wait: one jobs.query round trip for a short query (no job polling).
+    return call_with_retry(lambda: list(client.query_and_wait(sql, job_config=config)))
 
 
 def array_param(name: str, values: Sequence[str]):

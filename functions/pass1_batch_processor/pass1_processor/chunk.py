@@ -8,6 +8,8 @@ written again. The counts it returns are therefore the same whichever attempt fi
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -51,31 +53,61 @@ class Chunk:
 
 
 def process_chunk(target: WriteTarget, chunk: Chunk, processed_at: str) -> Counts:
-    """Write the chunk's rows and dead letters exactly once; return its counts."""
+    """Write the chunk's rows and dead letters exactly once; return its counts.
+
+    BigQuery round trips dominate a chunk's time, so independent ones run side by side: the dedupe
+    and lookup reads, then (load) the output load, the dead-letter load and the retry file."""
     counts = _token_counts(chunk.outcomes)
     records = [o for o in chunk.outcomes if isinstance(o, Record)]
     dead = [o for o in chunk.outcomes if isinstance(o, DeadLetter)]
     ctx = RowContext(target.run_id, target.batch_type, chunk.file.output_dir.batch_job, chunk.file.uri, processed_at)
-    keep, already, duplicates = _dedupe(target, chunk, records)
-    counts.duplicates = duplicates
-    if keep or already:
-        looked_up = fetch_lookup(target.lookup_table, {r.phone_token for r in keep + already},
-                                 target.plan.lookup_columns)
-        rows, stats = _rows(target.plan, keep, ctx, looked_up)
-        _, already_stats = _rows(target.plan, already, ctx, looked_up)
+    present, looked_up = _together(
+        lambda: existing_keys(target.plan.output.ref, target.run_id, [r.composite_key for r in records])
+        if records else {},
+        lambda: fetch_lookup(target.lookup_table, {r.phone_token for r in records}, target.plan.lookup_columns)
+        if records else {})
+    keep, already, counts.duplicates = _dedupe(chunk, records, present)
+    rows, stats = _rows(target.plan, keep, ctx, looked_up)
+    _, already_stats = _rows(target.plan, already, ctx, looked_up)
+    counts.retry_requests = sum(1 for d in dead if d.retry_request is not None)
+    if target.write_method == "streaming":  # refused rows become dead letters: output first
         rejected = _write_output(target, chunk, rows, keep)
         dead.extend(_rejected_to_dead(keep, rejected))
-        rejected_index = {i for i, _ in rejected}
-        counts.inserted = len(keep) - len(rejected) + len(already)
-        counts.repaired = sum(1 for i, r in enumerate(keep) if r.repaired and i not in rejected_index) \
-            + sum(1 for r in already if r.repaired)
-        counts.unmatched = stats.unmatched(rejected_index) + already_stats.unmatched(set())
-        counts.unconverted = stats.unconverted(rejected_index) + already_stats.unconverted(set())
+        _together(lambda: _set_aside(chunk, dead), lambda: _write_dead(target, chunk, dead, ctx))
+    else:
+        rejected = []
+        _together(lambda: _write_output(target, chunk, rows, keep), lambda: _set_aside(chunk, dead),
+                  lambda: _write_dead(target, chunk, dead, ctx))
+    skip = {i for i, _ in rejected}
+    counts.inserted = len(keep) - len(rejected) + len(already)
+    counts.repaired = sum(1 for i, r in enumerate(keep) if r.repaired and i not in skip) \
+        + sum(1 for r in already if r.repaired)
+    counts.unmatched = stats.unmatched(skip) + already_stats.unmatched(set())
+    counts.unconverted = stats.unconverted(skip) + already_stats.unconverted(set())
     counts.failed = len(dead)
-    counts.retry_requests = _set_aside(chunk, dead)
-    _write_dead(target, chunk, dead, ctx)
     counts.processed = len(chunk.outcomes)
     return counts
+
+
+def _together(*calls):
+    """Run independent BigQuery/Storage calls side by side; results in order; the first error raised."""
+    if len(calls) == 1:
+        return [calls[0]()]
+    futures = [_pool().submit(call) for call in calls]
+    return [f.result() for f in futures]
+
+
+_POOL = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            # Three calls per chunk at most; a few concurrent requests per instance share the pool.
+            _POOL = ThreadPoolExecutor(max_workers=12, thread_name_prefix="chunk-io")
+        return _POOL
 
 
 def _token_counts(outcomes: Sequence) -> Counts:
@@ -87,11 +119,8 @@ def _token_counts(outcomes: Sequence) -> Counts:
     return counts
 
 
-def _dedupe(target: WriteTarget, chunk: Chunk, records: list[Record]) -> tuple[list[Record], list[Record], int]:
-    """(records to write, records already written from these lines, duplicates)."""
-    if not records:
-        return [], [], 0
-    present = existing_keys(target.plan.output.ref, target.run_id, [r.composite_key for r in records])
+def _dedupe(chunk: Chunk, records: list[Record], present: dict) -> tuple[list[Record], list[Record], int]:
+    """(records to write, records already written from these very lines, duplicates)."""
     keep, already, seen, duplicates = [], [], set(), 0
     uri = chunk.file.uri
     for record in records:
@@ -154,11 +183,9 @@ def _rejected_to_dead(records: list[Record], rejected: list[tuple[int, str]]) ->
     return out
 
 
-def _set_aside(chunk: Chunk, dead: list[DeadLetter]) -> int:
-    """Write the chunk's failed model requests for a retry batch; returns how many."""
-    lines = [d.retry_request for d in dead if d.retry_request is not None]
-    write_retry_requests(chunk.file, chunk.first_line, lines)
-    return len(lines)
+def _set_aside(chunk: Chunk, dead: list[DeadLetter]) -> None:
+    """Write the chunk's failed model requests for a retry batch."""
+    write_retry_requests(chunk.file, chunk.first_line, [d.retry_request for d in dead if d.retry_request is not None])
 
 
 def _write_dead(target: WriteTarget, chunk: Chunk, dead: list[DeadLetter], ctx: RowContext) -> None:

@@ -66,9 +66,11 @@ def isolate_json(text: str) -> str | None:
         text = fence.group(1).strip()
     elif text.startswith("```"):  # an opening fence whose closing fence was cut off
         text = text.split("\n", 1)[1] if "\n" in text else text[3:]
+    if text.startswith("["):  # an array is JSON too: parsed, it is refused as not an object
+        return text
     start = text.find("{")
-    if start < 0:  # an array is JSON too: parsed, it is refused as not an object
-        return text if text.startswith("[") else None
+    if start < 0:
+        return None
     end = text.rfind("}")
     return text[start:end + 1] if end > start else text[start:]
 
@@ -83,8 +85,8 @@ def _repair(candidate: str) -> Parsed:
         value = json_repair.loads(candidate, skip_json_loads=True)
     except (RecursionError, ValueError, TypeError, IndexError) as exc:  # json_repair's known failures
         return Parsed(None, reason="invalid_json", detail=f"repair failed: {type(exc).__name__}")
-    if isinstance(value, dict) and not value:
-        return Parsed(None, reason="invalid_json", detail="repair found no fields")
+    if candidate.startswith("{") and not (isinstance(value, dict) and value):
+        return Parsed(None, reason="invalid_json", detail="repair found no object fields")
     return _object(value, repaired=True)
 
 

@@ -1,0 +1,119 @@
+"""One output line -> Record or DeadLetter, strict path and regex fallback."""
+
+import base64
+
+import orjson
+import pytest
+
+from pass1_processor.extract import RAW_LIMIT, DeadLetter, Record, extract_line
+from shared.keys import encode_key
+from tests.processor import lines as L
+
+
+def _line(obj) -> bytes:
+    return orjson.dumps(obj)
+
+
+def test_success_line_becomes_a_record_with_usage_and_model_facts():
+    out = extract_line(_line(L.success("tok1", "INT-1", {"summary": "s"}, usage=(7, 3, 10))), 5)
+    assert isinstance(out, Record)
+    assert (out.phone_token, out.interaction_id, out.line_number) == ("tok1", "INT-1", 5)
+    assert out.composite_key == encode_key("tok1", "INT-1")
+    assert out.payload == {"summary": "s"} and out.repaired is False
+    assert (out.model_version, out.finish_reason) == ("gemini-2.5-flash", "STOP")
+    assert (out.prompt_tokens, out.candidates_tokens, out.total_tokens) == (7, 3, 10)
+
+
+def test_text_split_over_parts_is_joined_and_thoughts_are_left_out():
+    parts = [{"text": "thinking...", "thought": True}, {"text": '{"summ'}, {"text": 'ary": "s"}'}]
+    out = extract_line(_line(L.success("t", "i", parts=parts)), 1)
+    assert out.payload == {"summary": "s"}
+
+
+@pytest.mark.parametrize("key", [
+    encode_key("tok", "INT"),
+    encode_key("tok", "INT").rstrip("="),
+    base64.b64encode(b'{"phone_token": "tok", "interaction_id": "INT"}').decode(),
+    base64.b64encode(b"tok|INT").decode(),
+])
+def test_every_key_encoding_decodes(key):
+    out = extract_line(_line(L.success("x", "y", {"a": 1}, key=key)), 1)
+    assert (out.phone_token, out.interaction_id, out.composite_key) == ("tok", "INT", key)
+
+
+def test_key_is_found_in_id_custom_id_or_the_echoed_request():
+    for holder in ("id", "custom_id"):
+        line = L.success("t", "i", {"a": 1})
+        line[holder] = line.pop("key")
+        assert isinstance(extract_line(_line(line), 1), Record)
+    line = L.success("t", "i", {"a": 1})
+    line["request"]["labels"] = {"key": line.pop("key")}
+    assert extract_line(_line(line), 1).phone_token == "t"
+
+
+@pytest.mark.parametrize("mutate, reason", [
+    (lambda l: l.pop("key"), "missing_key"),
+    (lambda l: l.update(key="!!!not base64!!!"), "bad_key"),
+    (lambda l: l.update(key=base64.b64encode(b"no separator").decode()), "bad_key"),
+    (lambda l: l["response"]["candidates"][0]["content"].pop("parts"), "empty_response"),
+    (lambda l: l["response"].update(candidates=[]), "empty_response"),
+    (lambda l: l["response"]["candidates"][0]["content"].update(parts=[{"text": "[1, 2]"}]), "not_an_object"),
+    (lambda l: l["response"]["candidates"][0]["content"].update(parts=[{"text": "sorry, no"}]), "invalid_json"),
+])
+def test_unusable_lines_are_dead_letters_with_a_reason(mutate, reason):
+    line = L.success("tok", "INT", {"a": 1})
+    mutate(line)
+    out = extract_line(_line(line), 9)
+    assert isinstance(out, DeadLetter)
+    assert (out.reason, out.line_number) == (reason, 9)
+    assert out.raw.startswith("{")
+    assert out.retry_request is None
+
+
+def test_model_error_keeps_the_original_request_for_a_retry():
+    line = L.failed("tok", "INT", code=429)
+    out = extract_line(_line(line), 3)
+    assert out.reason == "model_error" and "429" in out.detail
+    assert orjson.loads(out.retry_request) == {"key": line["key"], "request": line["request"]}
+    assert out.composite_key == line["key"]
+
+
+def test_token_usage_of_a_dead_letter_is_kept():
+    line = L.success("tok", "INT", text="nothing useful", usage=(11, 2, 13))
+    out = extract_line(_line(line), 1)
+    assert (out.reason, out.prompt_tokens, out.total_tokens) == ("invalid_json", 11, 13)
+
+
+def test_regex_fallback_recovers_key_and_text_from_a_broken_line():
+    line = _line(L.success("tok", "INT", {"summary": "quoted \"x\""}))
+    broken = line.replace(b'"processed_time"', b'"processed_time"::')  # no longer JSON
+    out = extract_line(broken, 4)
+    assert isinstance(out, Record)
+    assert out.payload == {"summary": 'quoted "x"'}
+    assert out.repaired is True  # the line needed recovery
+    assert (out.phone_token, out.total_tokens, out.finish_reason) == ("tok", 120, "STOP")
+
+
+def test_regex_fallback_ignores_the_text_of_the_echoed_request():
+    line = L.success("tok", "INT", parts=[])  # no model text at all; the request still has text
+    broken = _line(line) + b"garbage"
+    out = extract_line(broken, 1)
+    assert isinstance(out, DeadLetter) and out.reason == "unparseable_line"
+    assert out.composite_key == line["key"]
+
+
+@pytest.mark.parametrize("raw", [b"this is not json", b'{"key": "abc"', b"[1, 2, 3]", b'"a string"'])
+def test_hopeless_lines_are_unparseable(raw):
+    out = extract_line(raw, 2)
+    assert isinstance(out, DeadLetter) and out.reason == "unparseable_line"
+
+
+def test_failed_row_recovered_by_regex_is_a_model_error():
+    broken = _line(L.failed("tok", "INT"))[:-1]  # last brace lost
+    out = extract_line(broken, 1)
+    assert out.reason == "model_error"
+
+
+def test_raw_is_bounded():
+    line = L.success("tok", "INT", text="x" * (RAW_LIMIT * 3))
+    assert len(extract_line(_line(line), 1).raw) == RAW_LIMIT

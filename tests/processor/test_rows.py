@@ -1,0 +1,114 @@
+"""Value conversion to column types and row building: nothing is silently dropped."""
+
+import pytest
+from google.cloud.bigquery import SchemaField
+
+from infra.local.provision import SCHEMA_DIR, load_schema
+from pass1_processor.extract import DeadLetter, Record
+from pass1_processor.rows import RowContext, RowPlan
+from pass1_processor.schema import FAIL, TableInfo, converter_for
+from shared.errors import ValidationError
+from shared.identifiers import TableRef
+
+
+def info(name: str, schema) -> TableInfo:
+    return TableInfo(TableRef.of("local-project", "ds", name), tuple(schema), frozenset(f.name for f in schema),
+                     frozenset(f.name for f in schema if f.field_type == "JSON"))
+
+
+@pytest.fixture(scope="module")
+def plan() -> RowPlan:
+    return RowPlan.build(info("out", load_schema(SCHEMA_DIR / "pass1_analysis.json")),
+                         info("dead", load_schema(SCHEMA_DIR / "pass1_dead_letter.json")),
+                         info("lookup", load_schema(SCHEMA_DIR / "interaction_lookup.json")))
+
+
+CTX = RowContext("run-1", "pass1", "projects/p/locations/l/batchPredictionJobs/1", "gs://b/f.jsonl",
+                 "2025-01-01T00:00:00+00:00")
+
+
+def record(payload: dict, **kw) -> Record:
+    base = dict(line_number=7, composite_key="KEY", phone_token="tok", interaction_id="INT", payload=payload,
+                repaired=False, model_version="m", finish_reason="STOP", prompt_tokens=1, candidates_tokens=2,
+                total_tokens=3)
+    return Record(**{**base, **kw})
+
+
+@pytest.mark.parametrize("field_type, mode, value, expected", [
+    ("STRING", "NULLABLE", "x", "x"),
+    ("STRING", "NULLABLE", 5, "5"),
+    ("STRING", "NULLABLE", True, "true"),
+    ("STRING", "NULLABLE", {"a": 1}, FAIL),
+    ("INT64", "NULLABLE", "4", 4),
+    ("INT64", "NULLABLE", 4.0, 4),
+    ("INT64", "NULLABLE", 4.5, FAIL),
+    ("INT64", "NULLABLE", True, FAIL),
+    ("INT64", "NULLABLE", 2 ** 70, FAIL),
+    ("INT64", "NULLABLE", "four", FAIL),
+    ("FLOAT64", "NULLABLE", "0.5", 0.5),
+    ("FLOAT64", "NULLABLE", "nan", FAIL),
+    ("BOOL", "NULLABLE", "Yes", True),
+    ("BOOL", "NULLABLE", 0, False),
+    ("BOOL", "NULLABLE", "maybe", FAIL),
+    ("TIMESTAMP", "NULLABLE", "2025-01-02T03:04:05Z", "2025-01-02T03:04:05Z"),
+    ("TIMESTAMP", "NULLABLE", "yesterday", FAIL),
+    ("DATE", "NULLABLE", "2025-01-02", "2025-01-02"),
+    ("JSON", "NULLABLE", {"a": [1]}, {"a": [1]}),
+    ("STRING", "REPEATED", ["a", 1], ["a", "1"]),
+    ("STRING", "REPEATED", "solo", ["solo"]),
+    ("STRING", "REPEATED", None, []),
+    ("STRING", "REPEATED", ["a", None], FAIL),
+    ("STRING", "REPEATED", [{"x": 1}], FAIL),
+    ("INT64", "NULLABLE", None, None),
+])
+def test_converters(field_type, mode, value, expected):
+    assert converter_for(SchemaField("c", field_type, mode=mode))(value) == expected
+
+
+def test_record_fields_convert_recursively():
+    field = SchemaField("r", "RECORD", fields=[SchemaField("n", "INT64"), SchemaField("s", "STRING")])
+    convert = converter_for(field)
+    assert convert({"n": "2", "s": "x"}) == {"n": 2, "s": "x"}
+    assert convert({"n": "two"}) is FAIL
+    assert convert({"unknown": 1}) is FAIL
+
+
+def test_row_has_system_lookup_and_answer_columns(plan):
+    looked_up = {"agent_id": "A1", "queue_name": "billing", "channel": "voice",
+                 "started_at": "2025-01-01T00:00:00+00:00", "duration_seconds": 60, "customer_segment": "gold"}
+    row, unconverted = plan.output_row(record({"summary": "s", "agent_performance_score": "4", "topics": ["t"]}),
+                                       CTX, looked_up)
+    assert unconverted == 0
+    assert row["lookup_status"] == "matched" and row["agent_id"] == "A1" and row["duration_seconds"] == 60
+    assert row["agent_performance_score"] == 4 and row["topics"] == ["t"] and row["extra"] is None
+    assert (row["composite_key"], row["run_id"], row["batch_type"], row["line_number"]) == ("KEY", "run-1", "pass1", 7)
+    assert (row["phone_number_token"], row["interaction_id"], row["source_uri"]) == ("tok", "INT", "gs://b/f.jsonl")
+    assert (row["prompt_tokens"], row["candidates_tokens"], row["total_tokens"]) == (1, 2, 3)
+    assert set(row) <= {f.name for f in plan.output.schema}
+
+
+def test_unknown_and_unconvertible_values_go_to_extra_and_are_counted(plan):
+    payload = {"summary": "s", "agent_performance_score": "excellent", "mood": "calm",
+               "run_id": "hijack", "agent_id": "from-model"}
+    row, unconverted = plan.output_row(record(payload), CTX, None)
+    assert row["extra"] == {"agent_performance_score": "excellent", "mood": "calm", "run_id": "hijack",
+                            "agent_id": "from-model"}
+    assert unconverted == 1  # only the value that had a column but did not fit it
+    assert row["run_id"] == "run-1" and "agent_id" not in row  # the model cannot set system or lookup columns
+    assert row["lookup_status"] == "unmatched" and "agent_performance_score" not in row
+
+
+def test_dead_row_only_uses_dead_letter_columns(plan):
+    dead = DeadLetter(3, "bad_key", "key is not base64", "K", "raw line", b'{"key":"K"}')
+    row = plan.dead_row(dead, CTX)
+    assert row == {"composite_key": "K", "reason": "bad_key", "detail": "key is not base64",
+                   "source_uri": "gs://b/f.jsonl", "line_number": 3, "raw": "raw line", "run_id": "run-1",
+                   "batch_type": "pass1", "batch_job": CTX.batch_job, "processed_at": CTX.processed_at}
+
+
+def test_an_output_table_without_extra_is_refused():
+    schema = [f for f in load_schema(SCHEMA_DIR / "pass1_analysis.json") if f.name != "extra"]
+    with pytest.raises(ValidationError) as err:
+        RowPlan.build(info("out", schema), info("dead", load_schema(SCHEMA_DIR / "pass1_dead_letter.json")),
+                      info("lookup", load_schema(SCHEMA_DIR / "interaction_lookup.json")))
+    assert err.value.field == "output_table"
