@@ -1,0 +1,85 @@
+"""Refresh one run from Vertex AI: ask for each unfinished job of the current attempt, record what
+came back, and move the run on (decide.next_state). Runs past the LLM stage are not touched.
+
+Nothing is written until every job answered: a Vertex outage (503 after retries) leaves the run as
+it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable
+
+from shared.errors import Conflict
+from shared.jobstate import LLM_ACTIVE_STATES, JobState, JobStore
+from shared.logs import Logger
+from shared.vertex import FINAL_JOB_STATES, VertexJobs
+
+from status_poll import decide
+
+LLM_DONE_STATES = frozenset({JobState.PENDING_PROCESSING, JobState.FAILED, JobState.CANCELLED})
+
+
+class _AttemptChanged(Conflict):
+    """A new attempt was submitted while we polled the previous one."""
+
+
+@dataclass
+class PollDeps:
+    store: JobStore
+    vertex: VertexJobs
+    clock: Callable[[], datetime]
+    log: Logger
+    location: str
+
+
+def fetch_jobs(vertex: VertexJobs, jobs: list[dict]) -> dict[str, dict]:
+    """The current Vertex view of each unfinished job, by name (final jobs never change)."""
+    from google.api_core.exceptions import NotFound
+
+    fresh = {}
+    for job in jobs:
+        if job.get("state") in FINAL_JOB_STATES:
+            continue
+        try:
+            fresh[job["name"]] = vertex.get(job["name"])
+        except NotFound:
+            fresh[job["name"]] = decide.not_found(job)
+    return fresh
+
+
+def refresh_run(deps: PollDeps, record: dict) -> dict:
+    """The run after asking Vertex about its jobs (unchanged when it is not waiting on Vertex)."""
+    if record["state"] not in LLM_ACTIVE_STATES:
+        return record
+    fresh = fetch_jobs(deps.vertex, decide.attempt_jobs(record))
+    target, error = decide.next_state(record["state"], decide.merge_jobs(decide.attempt_jobs(record), fresh))
+    now = deps.clock()
+
+    def mutate(current: dict) -> dict:
+        if current.get("attempt") != record.get("attempt"):
+            raise _AttemptChanged("a new attempt was submitted meanwhile")
+        jobs = decide.merge_jobs(current.get("jobs") or [], fresh)
+        attempt = decide.attempt_jobs({**current, "jobs": jobs})
+        stats, progress = decide.totals(attempt)
+        changes = {"jobs": jobs, "completion_stats": stats, "progress": progress,
+                   "llm_status": decide.llm_status(attempt), "polled_at": now}
+        if target == JobState.PENDING_PROCESSING:
+            changes["output_dirs"] = decide.output_dirs(jobs, current.get("output_dirs") or [])
+        if target in LLM_DONE_STATES:
+            changes["llm_completed_at"] = now
+        if error:
+            changes["last_error"] = error
+        return changes
+
+    try:
+        updated = deps.store.transition(record["run_id"], record["batch_type"], target,
+                                        allowed_from=LLM_ACTIVE_STATES, mutate=mutate)
+    except Conflict:
+        # The run moved on meanwhile (cancelled, processing started, a new attempt): answer that.
+        return deps.store.require(record["run_id"], record["batch_type"])
+    if updated["state"] != record["state"]:
+        deps.log.info("run moved on", run_id=record["run_id"], batch_type=record["batch_type"],
+                      state_from=record["state"], state_to=updated["state"], llm_status=updated.get("llm_status"))
+    return updated
