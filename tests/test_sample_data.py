@@ -4,6 +4,7 @@ local BigQuery and Storage emulators (tests that ask for a client fixture start 
 from __future__ import annotations
 
 import json
+import uuid
 import re
 import tracemalloc
 from collections import Counter, defaultdict
@@ -278,8 +279,9 @@ def test_a_load_submitted_twice_loads_once(stack, bigquery_client):
     table = f"{bigquery_client.project}.{stack['BQ_DATASET']}.{stack['TRANSCRIPTS_TABLE']}"
     loader = BigQueryLoader(table, load_schema("transcripts"), bigquery_client)
     payload = b"".join(json.dumps(i.transcript).encode() + b"\n" for i in _items(50))
-    loader._load_once(payload, "sample_data_test_same_job")
-    loader._load_once(payload, "sample_data_test_same_job")
+    job_id = f"sample_data_test_same_job_{uuid.uuid4().hex}"  # the emulator keeps job ids across tests
+    loader._load_once(payload, job_id)
+    loader._load_once(payload, job_id)
     count = list(bigquery_client.query(f"SELECT COUNT(*) AS n FROM `{table}`").result())[0].n
     assert count == 50
 
