@@ -1191,3 +1191,24 @@ def test_pass1_refuses_to_start_without_a_required_argument(server):
     with pytest.raises(WorkflowFailed, match="missing argument process_url"):
         execution.run()
     assert server.requests == []
+
+
+def test_pass1_process_options_reach_every_processor_call(server):
+    server.routes["/submit"] = scripted(submitted())
+    server.routes["/poll"] = scripted(done_with({"gcsOutputDirectory": DIR_A, "files": [f"{DIR_A}/p1.jsonl",
+                                                                                        f"{DIR_A}/p2.jsonl"]}))
+    server.routes["/process"] = by_unit({
+        (DIR_A, (f"{DIR_A}/p1.jsonl",)): [processed(processed_records=1, inserted_rows=1)],
+        (DIR_A, (f"{DIR_A}/p2.jsonl",)): [processed(processed_records=1, inserted_rows=1)],
+    })
+
+    summary = pass1(server, process_options={"time_budget_seconds": 30, "write_method": "streaming"}).run()
+
+    assert summary["rows_landed"] == 2
+    bodies = sorted((r["body"] for r in server.received("/process")), key=lambda b: b["files"])
+    assert bodies == [
+        {"run_id": RUN_ID, "batch_type": "pass1", "workflow_id": "exec-1",
+         "output_info": {"gcsOutputDirectory": DIR_A}, "files": [f"{DIR_A}/p{n}.jsonl"],
+         "time_budget_seconds": 30, "write_method": "streaming"}
+        for n in (1, 2)
+    ]
