@@ -106,9 +106,14 @@ class Progress:
                 self.last = text
 
 
+_LAST_STEP: list[str] = [""]
+
+
 def on_event(event: dict) -> None:
     if event.get("type") == "step" and event.get("step") in WATCHED_STEPS:
-        say(f"  workflow step: {event['step']}")
+        if event["step"] != _LAST_STEP[0]:  # a try step and its call report the same name
+            say(f"  workflow step: {event['step']}")
+        _LAST_STEP[0] = event["step"]
     elif event.get("type") == "retry":
         say(f"  workflow retry of {event.get('step')} (attempt {event.get('attempt')})")
 
@@ -135,7 +140,9 @@ def report(layout: StackLayout, run_id: str, result: dict, seconds: float) -> No
     dead = f"`{layout.project}.{layout.dataset}.{layout.dead_letter_table}`"
     say("\nSummary (from the workflow's result)")
     for key, value in result.items():
-        if not isinstance(value, (dict, list)):
+        if key == "tokens" and isinstance(value, dict):
+            say(f"  {'tokens (prompt/candidates)':28} {value.get('prompt', 0):,} / {value.get('candidates', 0):,}")
+        elif not isinstance(value, (dict, list)):
             say(f"  {key:28} {value}")
     landed = next(iter(bq.query(f"SELECT COUNT(*) n FROM {out} WHERE run_id = '{run_id}'").result())).n
     say(f"  {'wall time (s)':28} {seconds:.1f}")
@@ -151,7 +158,7 @@ def report(layout: StackLayout, run_id: str, result: dict, seconds: float) -> No
     for row in sample:
         say("  " + "  ".join(f"{v!s:18.18}" for v in row.values()))
     say(f"\nQuery it yourself (the stack is still running; `make stack-down` stops it):\n"
-        f"  set -a; . {layout.env_file}; set +a\n"
+        f"  set -a; . {os.path.relpath(layout.env_file)}; set +a\n"
         f"  .venv/bin/python -c \"from shared.clients import bigquery_client as c; "
         f"print([dict(r) for r in c().query('SELECT * FROM {out} LIMIT 3').result()])\"")
 
@@ -177,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             result = run_workflow(layout, run_id)
         finally:
             progress.stop.set()
+        say(progress.line())
         report(layout, run_id, result, time.monotonic() - started)
     finally:
         if args.stop:
