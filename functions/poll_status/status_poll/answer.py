@@ -33,10 +33,16 @@ def _seconds(start, end) -> float | None:
 
 
 def output_info(record: dict) -> list[dict]:
-    """Every output directory of the run (all attempts) with its job and attempt."""
-    return [{"gcsOutputDirectory": job["output_dir"], "job": job["name"], "attempt": job.get("attempt")}
-            for job in record.get("jobs") or [] if job.get("output_dir")
-            and job["output_dir"] in (record.get("output_dirs") or [])]
+    """Every output directory of the run (all attempts) with its job, attempt and prediction files
+    ("files" only when they were listed: an entry without it is processed as a whole directory)."""
+    entries = []
+    for job in record.get("jobs") or []:
+        if job.get("output_dir") and job["output_dir"] in (record.get("output_dirs") or []):
+            entry = {"gcsOutputDirectory": job["output_dir"], "job": job["name"], "attempt": job.get("attempt")}
+            if job.get("output_files") is not None:
+                entry["files"] = list(job["output_files"])
+            entries.append(entry)
+    return entries
 
 
 def status_answer(record: dict, now: datetime) -> dict:

@@ -9,7 +9,8 @@ from shared.vertex import (
 )
 
 # The job fields a poll refreshes from Vertex.
-REFRESHED = ("state", "output_dir", "completion_stats", "error", "start_time", "end_time", "update_time")
+REFRESHED = ("state", "output_dir", "completion_stats", "error", "start_time", "end_time", "update_time",
+             "output_files")
 
 
 def attempt_jobs(record: dict) -> list[dict]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
+from typing import Any, Callable
 
 from shared.errors import Conflict
 from shared.jobstate import LLM_ACTIVE_STATES, JobState, JobStore
@@ -17,6 +17,7 @@ from shared.logs import Logger
 from shared.vertex import FINAL_JOB_STATES, VertexJobs
 
 from status_poll import decide
+from status_poll.outputs import unlisted_outputs
 
 LLM_DONE_STATES = frozenset({JobState.PENDING_PROCESSING, JobState.FAILED, JobState.CANCELLED})
 
@@ -32,6 +33,7 @@ class PollDeps:
     clock: Callable[[], datetime]
     log: Logger
     location: str
+    storage: Callable[[], Any]  # a Storage client factory: only a run that finished needs one
 
 
 def fetch_jobs(vertex: VertexJobs, jobs: list[dict]) -> dict[str, dict]:
@@ -54,7 +56,12 @@ def refresh_run(deps: PollDeps, record: dict) -> dict:
     if record["state"] not in LLM_ACTIVE_STATES:
         return record
     fresh = fetch_jobs(deps.vertex, decide.attempt_jobs(record))
-    target, error = decide.next_state(record["state"], decide.merge_jobs(decide.attempt_jobs(record), fresh))
+    merged = decide.merge_jobs(decide.attempt_jobs(record), fresh)
+    target, error = decide.next_state(record["state"], merged)
+    if target == JobState.PENDING_PROCESSING:
+        # Listed before the transaction: a Storage outage leaves the run as it was (503).
+        for name, listing in unlisted_outputs(deps.storage(), merged).items():
+            fresh.setdefault(name, {}).update(listing)
     now = deps.clock()
 
     def mutate(current: dict) -> dict:

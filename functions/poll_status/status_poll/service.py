@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 
+from shared.clients import storage_client
 from shared.config import Settings
 from shared.errors import PipelineError, UpstreamUnavailable
 from shared.jobstate import LLM_ACTIVE_STATES, JobStore, utcnow
@@ -40,7 +41,7 @@ def poll_request(body: dict, ctx) -> dict:
     deps = PollDeps(store=JobStore(collection=settings.jobs_collection),
                     vertex=VertexJobs(settings.project, deadline=req.retry_deadline_seconds),
                     clock=utcnow, log=ctx.log.bind(run_id=req.run_id, batch_type=req.batch_type),
-                    location=settings.location)
+                    location=settings.location, storage=storage_client)
     if req.run_id is None:
         return sweep(deps, req)
     record = deps.store.require(req.run_id, req.batch_type)

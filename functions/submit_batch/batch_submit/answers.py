@@ -26,7 +26,7 @@ def submitted(record: dict, stats: PrepareStats) -> dict:
     return {**_base("submitted", record), "requests": stats.requests,
             "skipped_records": stats.skipped_records, "skipped_reasons": dict(stats.skipped),
             "model": record.get("model"), "prompt_version": record.get("prompt_version"),
-            "failover": any(job["failover"] for job in jobs)}
+            "source": record.get("source"), "failover": any(job["failover"] for job in jobs)}
 
 
 def skipped(record: dict) -> dict:
@@ -34,7 +34,7 @@ def skipped(record: dict) -> dict:
     return {**_base("skipped", record), "reason": f"run is already {record['state']}",
             "requests": record.get("requests", 0), "skipped_records": record.get("skipped_records", 0),
             "skipped_reasons": record.get("skipped_reasons") or {}, "model": record.get("model"),
-            "prompt_version": record.get("prompt_version")}
+            "prompt_version": record.get("prompt_version"), "source": record.get("source")}
 
 
 def nothing_to_retry(record: dict) -> dict:

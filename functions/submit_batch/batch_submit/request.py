@@ -18,7 +18,9 @@ MODES = ("submit", "retry_failed")
 FIELDS = frozenset({"run_id", "batch_type", "source", "model", "output_prefix", "force", "mode",
                     "prompt_version", "max_requests_per_job", "max_bytes_per_job", "max_transcript_chars",
                     "wait_seconds", "retry_deadline_seconds"})
-SOURCE_FIELDS = frozenset({"table", "date_from", "date_to", "uri"})
+SOURCE_FIELDS = frozenset({"table", "date_from", "date_to", "days_back", "uri"})
+# days_back N: the N whole days (UTC) before today. A year bounds what one run may read.
+MAX_DAYS_BACK = 366
 # Publisher model ids such as gemini-2.5-flash or gemini-2.0-flash-001.
 MODEL_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.@_-]{0,127}$")
 MAX_WAIT_SECONDS = 540.0
@@ -60,15 +62,17 @@ class SubmitRequest:
     retry_deadline_seconds: float | None
 
 
-def parse_submit(body: dict, settings: Settings, config: SubmitConfig) -> SubmitRequest:
-    """Validate a submit body; raises ValidationError naming the first bad field."""
+def parse_submit(body: dict, settings: Settings, config: SubmitConfig, today: dt.date | None = None) -> SubmitRequest:
+    """Validate a submit body; raises ValidationError naming the first bad field. `today` (UTC,
+    default: the current date) resolves a relative source.days_back into a date range."""
     unknown = sorted(set(body) - FIELDS)
     if unknown:
         raise ValidationError(f"unknown field(s): {', '.join(unknown)}", field=unknown[0],
                               details={"allowed": sorted(FIELDS)})
     run_id, batch_type = run_identity(body, required=True)
     mode = get_choice(body, "mode", MODES, default="submit")
-    source = _source(body.get("source"), settings) if mode == "submit" else None
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    source = _source(body.get("source"), settings, today) if mode == "submit" else None
     if mode == "retry_failed" and body.get("source") is not None:
         raise ValidationError("'source' is not used with mode retry_failed", field="source")
     output_prefix = get_str(body, "output_prefix", max_len=900)
@@ -93,7 +97,7 @@ def _lowered(body: dict, field: str, ceiling: int) -> int:
     return get_int(body, field, default=ceiling, minimum=1, maximum=ceiling)
 
 
-def _source(value: object, settings: Settings) -> TableSource | GcsSource:
+def _source(value: object, settings: Settings, today: dt.date) -> TableSource | GcsSource:
     if value is None:
         raise ValidationError("'source' is required", field="source")
     if not isinstance(value, dict):
@@ -104,10 +108,13 @@ def _source(value: object, settings: Settings) -> TableSource | GcsSource:
     if ("table" in value) == ("uri" in value):
         raise ValidationError("'source' needs exactly one of 'table' or 'uri'", field="source")
     if "uri" in value:
-        if "date_from" in value or "date_to" in value:
-            raise ValidationError("date_from/date_to apply to a table source only", field="source.date_from")
+        dated = [key for key in ("date_from", "date_to", "days_back") if key in value]
+        if dated:
+            raise ValidationError(f"'{dated[0]}' applies to a table source only", field=f"source.{dated[0]}")
         return GcsSource(parse_gcs_uri(value["uri"], "source.uri", settings.allowed_buckets))
     table = _table(value["table"], settings)
+    if value.get("days_back") is not None:
+        return TableSource(table, *_days_back(value, today))
     date_from, date_to = _date(value, "date_from"), _date(value, "date_to")
     if date_from and date_to and date_from > date_to:
         raise ValidationError("'source.date_from' is after 'source.date_to'", field="source.date_from")
@@ -127,6 +134,18 @@ def _table(value: object, settings: Settings) -> TableRef:
     elif len(parts) == 2:
         dataset = parts[0]
     return TableRef.of(project, dataset, parts[-1], field="source.table")
+
+
+def _days_back(source: dict, today: dt.date) -> tuple[dt.date, dt.date]:
+    """days_back N -> (today - N, today - 1): whole days only. A nightly trigger with days_back 1
+    reads yesterday; today's calls are still arriving and belong to tomorrow's run."""
+    if source.get("date_from") is not None or source.get("date_to") is not None:
+        raise ValidationError("give either 'days_back' or 'date_from'/'date_to'", field="source.days_back")
+    days = source["days_back"]
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS_BACK:
+        raise ValidationError(f"'source.days_back' must be a whole number of days from 1 to {MAX_DAYS_BACK}",
+                              field="source.days_back")
+    return today - dt.timedelta(days=days), today - dt.timedelta(days=1)
 
 
 def _date(source: dict, field: str) -> dt.date | None:
