@@ -117,12 +117,13 @@ class Stack:
     def _log_file(self, name: str) -> Path:
         return self.layout.dir / "logs" / f"{name}.log"
 
-    def start(self, name: str) -> None:
-        """Start one service in its own process group and wait until it answers."""
+    def start(self, name: str, extra_env: dict[str, str] | None = None) -> None:
+        """Start one service in its own process group and wait until it answers. `extra_env` is
+        applied last (tests: fault hooks, short leases, a function pointed at a fault proxy)."""
         service = SERVICES[name]
         for sub in ("pids", "logs"):
             (self.layout.dir / sub).mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **service.env(self.layout)}
+        env = {**os.environ, **service.env(self.layout), **(extra_env or {})}
         with open(self._log_file(name), "ab") as log:
             proc = subprocess.Popen(service.argv(self.layout), cwd=REPO_ROOT, env=env, stdout=log,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -23,6 +23,7 @@ from pass1_processor.lookup import fetch_lookup
 from pass1_processor.retry_requests import write_retry_requests
 from pass1_processor.rows import UNMATCHED, RowContext, RowPlan
 from pass1_processor.writer import job_id, load_rows, row_id, stream_rows
+from shared.faults import crash_point
 from shared.identifiers import TableRef
 
 
@@ -66,6 +67,7 @@ def process_chunk(target: WriteTarget, chunk: Chunk, processed_at: str) -> Count
         if records else {},
         lambda: fetch_lookup(target.lookup_table, {r.phone_token for r in records}, target.plan.lookup_columns)
         if records else {})
+    crash_point("reads")
     keep, already, counts.duplicates = _dedupe(chunk, records, present)
     rows, stats = _rows(target.plan, keep, ctx, looked_up)
     _, already_stats = _rows(target.plan, already, ctx, looked_up)
@@ -78,6 +80,7 @@ def process_chunk(target: WriteTarget, chunk: Chunk, processed_at: str) -> Count
         rejected = []
         _together(lambda: _write_output(target, chunk, rows, keep), lambda: _set_aside(chunk, dead),
                   lambda: _write_dead(target, chunk, dead, ctx))
+    crash_point("chunk_written")
     skip = {i for i, _ in rejected}
     counts.inserted = len(keep) - len(rejected) + len(already)
     counts.repaired = sum(1 for i, r in enumerate(keep) if r.repaired and i not in skip) \

@@ -19,6 +19,7 @@ from pass1_processor.extract import DeadLetter, extract_line
 from pass1_processor.memory import MemoryWatch
 from pass1_processor.reader import Line, blob_fetcher, iter_lines
 from shared.errors import Conflict
+from shared.faults import crash_point
 
 DONE, STOPPED, BUSY = "done", "stopped", "busy"
 
@@ -64,6 +65,7 @@ class FileWorker:
             return BUSY
         if checkpoint is None:
             return DONE
+        crash_point("claim")
         try:
             return self._work(file, checkpoint)
         except LeaseLost:
@@ -99,9 +101,11 @@ class FileWorker:
         _fill(chunk, lines, limit, self.chunk_max_bytes, pending.end if pending else None)
         if pending is None:
             self.store.write_intent(file.uri, Pending(chunk.start, chunk.end, chunk.first_line, chunk.last_line))
+            crash_point("intent")
         counts = process_chunk(self.target, chunk, datetime.now(timezone.utc).isoformat())
         done = chunk.end >= file.size
         self.store.commit(file.uri, chunk.end, chunk.last_line + 1, counts, done)
+        crash_point("commit")
         self.budget.chunk_done(time.monotonic() - started)
         self.log.info("chunk written", file=file.uri, first_line=chunk.first_line, last_line=chunk.last_line,
                       replay=chunk.replay, processed=counts.processed, inserted=counts.inserted,

@@ -12,6 +12,7 @@ from typing import Sequence
 
 from pass1_processor.checkpoint import file_doc_id
 from pass1_processor.discovery import PredictionFile
+from shared.faults import crash_point
 from shared.retry import call_with_retry
 
 RETRY_FOLDER = "retry"
@@ -35,4 +36,5 @@ def write_retry_requests(file: PredictionFile, first_line: int, lines: Sequence[
     blob = client.bucket(file.path.bucket).blob(name)
     data = b"\n".join(lines) + b"\n"
     call_with_retry(blob.upload_from_string, data, content_type="application/jsonl")
+    crash_point("retry_file")
     return f"gs://{file.path.bucket}/{name}"

@@ -22,6 +22,7 @@ from pass1_processor.rows import RowPlan
 from pass1_processor.schema import table_info
 from pass1_processor.scope import PROCESSABLE_STATES, Scope, resolve_scope
 from shared.config import Settings
+from shared.faults import crash_point
 from shared.errors import Conflict, NotFound, ValidationError, is_transient, to_pipeline_error
 from shared.jobstate import JobState, JobStore, utcnow
 
@@ -55,11 +56,13 @@ def process_request(body: dict, ctx) -> dict:
     files = select_files(discover(scope.work_dirs), config.files, scope)
     target = _write_target(config, scope)  # table checks happen before any state changes
     _start(config, scope, jobs)
+    crash_point("started")
     store = CheckpointStore(firestore, scope.doc_ref, f"{ctx.request_id}-{uuid.uuid4().hex[:8]}",
                             config.lease_seconds)
     try:
         outcome, memory = _work(config, scope, files, store, target, ctx, log)
         status = _finish(config, scope, jobs, store, outcome, files, log)
+        crash_point("answer")
     except Exception as exc:
         _record_error(config, jobs, exc, log)
         raise
@@ -145,6 +148,7 @@ def _finish(config, scope, jobs, store, outcome: Outcome, files, log) -> str:
     for cp in checkpoints.values():
         totals.add(cp.counts)
     processing = {**totals.to_dict(), "files": [f.uri for f in everything], "completed_at": utcnow()}
+    crash_point("before_complete")
     try:
         jobs.transition(config.run_id, config.batch_type, JobState.COMPLETED, allowed_from=PROCESSABLE_STATES,
                         updates={"processing": processing, "last_error": None})

@@ -21,6 +21,7 @@ import orjson
 from pass1_processor.schema import TableInfo
 from google.api_core.exceptions import RetryError
 
+from shared.faults import crash_point
 from shared.errors import TRANSIENT_REASONS, InternalError, UpstreamUnavailable, is_transient
 from shared.retry import api_retry, call_with_retry
 
@@ -56,7 +57,9 @@ def load_rows(info: TableInfo, rows: Sequence[dict], base_job_id: str, client=No
     for attempt in range(MAX_LOAD_ATTEMPTS):
         current = base_job_id if attempt == 0 else f"{base_job_id}_r{attempt}"
         job = _start_or_find(client, info, data, current)
+        crash_point("load_started")  # the job runs on; its result is not seen
         if _finished_ok(job):
+            crash_point("load_done")  # loaded, but no checkpoint says so
             return current
     raise InternalError(f"load into {info.ref.id} kept failing", details={"job_id": base_job_id})
 

@@ -12,6 +12,7 @@ import functools
 
 from shared.config import Settings
 from shared.errors import ValidationError
+from shared.faults import crash_point
 from shared.jobstate import JobState, JobStore, utcnow
 from shared.vertex import VertexJobs
 
@@ -86,6 +87,7 @@ def submit_new(deps: Deps, req: SubmitRequest, owner: str) -> dict:
                                            "skipped_reasons": dict(stats.skipped)})
         model = req.model or deps.config.model
         jobs = create_jobs(deps, req, attempt, output_base, shards, model)
+        crash_point("submit_jobs_created")  # jobs exist, the run does not name them yet
         extra = {"source": req.source.describe(), "model": model, "prompt_version": prompt.version,
                  "output_base": output_base.uri, "mode": "force" if claim.forced else "submit"}
         record = record_submitted(deps, req, owner, attempt, jobs, stats, {JobState.PENDING_SUBMISSION}, extra)
