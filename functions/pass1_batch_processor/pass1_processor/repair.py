@@ -17,6 +17,10 @@ import orjson
 # About 80 ms of json_repair on this machine (2-3 us per character); a longer malformed text is
 # dead-lettered as too large instead of stalling the chunk.
 MAX_REPAIR_CHARS = 32_000
+# json_repair's time also grows with the number of open brackets times the length (about 0.1 us per
+# unit here): 30 KB of `[{"b": "x` took 5 s. Length x (1 + brackets) above this is dead-lettered too,
+# which keeps one hostile line to about 0.2 s; real answers (2 KB, 20 brackets) are far below it.
+MAX_REPAIR_COST = 2_000_000
 FENCE = re.compile(r"```[A-Za-z]*[ \t]*\r?\n?(.*?)```", re.S)
 TRAILING_COMMA = re.compile(r",\s*}\s*$")
 
@@ -79,6 +83,9 @@ def _repair(candidate: str) -> Parsed:
     if len(candidate) > MAX_REPAIR_CHARS:
         return Parsed(None, reason="invalid_json",
                       detail=f"malformed JSON of {len(candidate)} characters is too large to repair")
+    if len(candidate) * (1 + candidate.count("{") + candidate.count("[")) > MAX_REPAIR_COST:
+        return Parsed(None, reason="invalid_json",
+                      detail="malformed JSON with too many open brackets to repair")
     import json_repair  # only ever needed for a few lines
 
     try:
