@@ -52,8 +52,10 @@ class Config:
     dataset: str = "call_analytics"
     bq_location: str = "US"
     model: str = "gemini-2.5-flash"
-    fallback_model: str = "gemini-2.0-flash-001"
-    fallback_region: str = "us-east4"
+    # Failover (seed 002) to a lighter model in the same region by default: the buckets, the service
+    # agent's grants and data residency stay as they are. Set a region here to fail over across regions.
+    fallback_model: str = "gemini-2.5-flash-lite"
+    fallback_region: str = ""
 
     @property
     def input_bucket(self) -> str:
@@ -100,7 +102,7 @@ def functions(cfg: Config) -> list[FunctionSpec]:
     return [
         FunctionSpec("submit_batch", "submit-batch", "1Gi", 540, "sa-submit-batch",
                      {**common, "VERTEX_MODEL": cfg.model, "VERTEX_FALLBACK_MODEL": cfg.fallback_model,
-                      "VERTEX_FALLBACK_LOCATION": cfg.fallback_region}),
+                      "VERTEX_FALLBACK_LOCATION": cfg.fallback_region or cfg.region}),
         FunctionSpec("poll_status", "poll-status", "512Mi", 120, "sa-poll-status", common),
         FunctionSpec("pass1_batch_processor", "pass1-batch-processor", "2Gi", 600, "sa-pass1-processor",
                      {**common, "PROCESSOR_TIME_BUDGET_SECONDS": "480"}),
@@ -181,6 +183,7 @@ def iam(cfg: Config) -> list[Step]:
         (cfg.input_bucket, sa("sa-submit-batch"), "roles/storage.objectAdmin"),   # write requests (overwrite on retry)
         (cfg.output_bucket, sa("sa-submit-batch"), "roles/storage.objectViewer"), # read set-aside requests
         (cfg.output_bucket, sa("sa-pass1-processor"), "roles/storage.objectAdmin"),  # read output, write retry files
+        (cfg.output_bucket, sa("sa-poll-status"), "roles/storage.objectViewer"),  # list prediction files per job
         (cfg.input_bucket, vertex_agent, "roles/storage.objectViewer"),           # Vertex reads the requests
         (cfg.output_bucket, vertex_agent, "roles/storage.objectAdmin"),           # Vertex writes predictions
     ]
