@@ -28,6 +28,7 @@ help:
 	@echo "make stack-up     start the local stack (writes $(STACK_DIR)/stack.env)"
 	@echo "make stack-down   stop every process the stack started"
 	@echo "make build        vendor shared/ into build/<function>/ for deploy"
+	@echo "make bench        processor throughput and memory vs parse floor and naive path (BENCH_SIZES=10,100,1000)"
 
 install: $(VENV)/.installed $(BQ_VENV)/.installed
 
@@ -64,6 +65,11 @@ test: install
 
 demo: install
 	$(PY) -m tools.demo
+
+# Sizes in MB from BENCH_SIZES (default 10,100; add 1000 for the 1 GB case); figures also go to
+# bench/results/latest.json (BENCH_OUT). Stage 4 uses the stack in $(STACK_DIR), started if needed.
+bench: install
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean: stack-down
 	rm -rf build $(VENV) $(BQ_VENV) $(STACK_DIR)

@@ -1,0 +1,166 @@
+"""Stage 3, the processor's CPU stage: its real code from a byte stream to rows serialized for a load.
+
+The path is the one FileWorker._chunk takes (pass1_processor/filework.py), chunk after chunk:
+reader.iter_lines over ranged reads -> filework._fill (extract.extract_line per line: orjson, repair
+when needed, key decode) -> chunk.process_chunk (dedupe, lookup, row building, dead letters, retry
+requests, serialization by writer.load_rows). Only the service calls are replaced, at the seams
+process_chunk imports them by name:
+- ranged reads come from a local file (os.pread) instead of Cloud Storage;
+- existing_keys answers "nothing written yet" (a first pass) and fetch_lookup answers from memory
+  (bench/memlookup.py);
+- load_rows runs the real writer code with a BigQuery client that accepts the NDJSON bytes and
+  drops them; retry requests go through the real writer to a Storage client that drops them.
+Checkpoint writes (Firestore) are not part of this stage: stage 4 has them.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from infra.local.layout import REPO_ROOT
+
+PROCESSOR_DIR = REPO_ROOT / "functions" / "pass1_batch_processor"
+SCHEMAS = REPO_ROOT / "infra" / "schemas"
+PROJECT, DATASET = "bench-project", "bench"
+FILE_URI = "gs://bench-bucket/bench/prediction-model-bench/predictions.jsonl"
+
+
+def import_processor() -> None:
+    """Make pass1_processor importable as it is when deployed (beside main.py)."""
+    if str(PROCESSOR_DIR) not in sys.path:
+        sys.path.insert(0, str(PROCESSOR_DIR))
+
+
+class _Sink:
+    """Counts what a writer would have sent."""
+
+    def __init__(self):
+        self.bytes = 0
+        self.calls = 0
+
+
+class _FakeJob:
+    def __init__(self, job_id):
+        self.job_id, self.state, self.error_result, self.errors = job_id, "DONE", None, None
+
+    def result(self, timeout=None):
+        return self
+
+
+class FakeBigQuery:
+    """Takes load jobs: reads the uploaded NDJSON (so it is really produced) and keeps only its size."""
+
+    def __init__(self, sink: _Sink):
+        self.sink = sink
+
+    def load_table_from_file(self, stream, table_id, job_id=None, job_config=None):
+        self.sink.bytes += len(stream.read())
+        self.sink.calls += 1
+        return _FakeJob(job_id)
+
+
+class FakeStorage:
+    """bucket().blob().upload_from_string(): keeps only the size."""
+
+    def __init__(self, sink: _Sink):
+        self.sink = sink
+
+    def bucket(self, name):
+        return self
+
+    def blob(self, name):
+        return self
+
+    def upload_from_string(self, data, content_type=None):
+        self.sink.bytes += len(data)
+        self.sink.calls += 1
+
+
+def table_info(name: str, file: str):
+    """A TableInfo from a schema file under infra/schemas (what schema.table_info reads from BigQuery)."""
+    from google.cloud.bigquery import SchemaField
+    from pass1_processor.schema import TableInfo
+    from shared.identifiers import TableRef
+
+    fields = tuple(SchemaField.from_api_repr(f) for f in json.loads((SCHEMAS / file).read_text()))
+    return TableInfo(TableRef.of(PROJECT, DATASET, name), fields, frozenset(f.name for f in fields),
+                     frozenset(f.name for f in fields if f.field_type == "JSON"), "2026-01-01T00:00:00+00:00")
+
+
+def prepare(rows_sink: _Sink, retry_sink: _Sink):
+    """Import the processor, point its service seams at memory; returns (WriteTarget, PredictionFile maker)."""
+    import_processor()
+    from bench import memlookup
+    from pass1_processor import chunk as chunk_module
+    from pass1_processor import writer
+    from pass1_processor.chunk import WriteTarget
+    from pass1_processor.retry_requests import write_retry_requests
+    from pass1_processor.rows import RowPlan
+    from shared.identifiers import TableRef
+
+    chunk_module.existing_keys = lambda table, run_id, keys, client=None: {}
+    chunk_module.fetch_lookup = memlookup.fetch_lookup
+    chunk_module.load_rows = functools.partial(writer.load_rows, client=FakeBigQuery(rows_sink))
+    chunk_module.write_retry_requests = functools.partial(write_retry_requests, client=FakeStorage(retry_sink))
+    output, dead = table_info("pass1_analysis", "pass1_analysis.json"), table_info("pass1_dead_letter",
+                                                                                   "pass1_dead_letter.json")
+    plan = RowPlan.build(output, dead, table_info("interaction_lookup", "interaction_lookup.json"))
+    return WriteTarget(plan, TableRef.of(PROJECT, DATASET, "interaction_lookup"), "load", "bench-scope",
+                       "bench-run", "pass1", (output.created, dead.created))
+
+
+def prediction_file(size: int):
+    from pass1_processor.config import OutputDir
+    from pass1_processor.discovery import PredictionFile
+    from shared.identifiers import parse_gcs_uri
+
+    path = parse_gcs_uri(FILE_URI, "bench", frozenset({"bench-bucket"}))
+    directory = parse_gcs_uri(FILE_URI.rsplit("/", 1)[0], "bench", frozenset({"bench-bucket"}))
+    return PredictionFile(path, size, 1, OutputDir(directory, "projects/p/locations/l/batchPredictionJobs/1"))
+
+
+def setup(path: Path):
+    """Imports and table plans done; returns the pass to time."""
+    rows_sink, retry_sink = _Sink(), _Sink()
+    target = prepare(rows_sink, retry_sink)
+    return functools.partial(_run, path, target, rows_sink, retry_sink)
+
+
+def run(path: Path) -> dict:
+    """One pass over the file as the processor makes it; counts as process_chunk returns them."""
+    return setup(path)()
+
+
+def _run(path: Path, target, rows_sink: _Sink, retry_sink: _Sink) -> dict:
+    rows_sink.__init__()
+    retry_sink.__init__()
+    from pass1_processor.chunk import Chunk, process_chunk
+    from pass1_processor.config import DEFAULT_CHUNK_MAX_BYTES, DEFAULT_CHUNK_SIZE, DEFAULT_MEMORY_THRESHOLD_PERCENT
+    from pass1_processor.counts import Counts
+    from pass1_processor.filework import _fill
+    from pass1_processor.memory import MemoryWatch
+    from pass1_processor.reader import iter_lines
+
+    size = path.stat().st_size
+    file = prediction_file(size)
+    memory = MemoryWatch(DEFAULT_MEMORY_THRESHOLD_PERCENT, DEFAULT_CHUNK_SIZE)
+    totals, chunks = Counts(), 0
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        lines = iter_lines(lambda start, end: os.pread(fd, end - start, start), size, 0, 1)
+        offset, next_line = 0, 1
+        while offset < size:
+            chunk = Chunk(file, offset, offset, next_line, next_line - 1)
+            _fill(chunk, lines, memory.next_chunk_lines(), DEFAULT_CHUNK_MAX_BYTES, None)
+            totals.add(process_chunk(target, chunk, datetime.now(timezone.utc).isoformat()))
+            offset, next_line, chunks = chunk.end, chunk.last_line + 1, chunks + 1
+    finally:
+        os.close(fd)
+    return {"lines": totals.processed, **{k: v for k, v in totals.to_dict().items() if k != "processed"},
+            "chunks": chunks, "row_bytes": rows_sink.bytes, "load_jobs": rows_sink.calls,
+            "retry_bytes": retry_sink.bytes}

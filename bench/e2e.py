@@ -1,0 +1,300 @@
+"""Stage 4, end to end on the local stack: Storage emulator -> processor over HTTP -> BigQuery emulator.
+
+Each run gets its own tables (bench_<id>_lookup/_out/_dead, from infra/schemas) and its own output
+directory, so the stack's own tables and other users' data are never touched; the tables are dropped
+afterwards. Figures and what they cover:
+- upload_seconds, seed_lookup_seconds: preparation, not the processor;
+- http: wall time of the processor calls (one, or more when a call's time budget ends it 'partial'),
+  the processor's own processing_time_seconds, and its process's RSS sampled every 50 ms from
+  outside (psutil on the stack's pid): peak minus the RSS just before the first call;
+- split: the same service code (pass1_processor.service.process_request) run a second time on a
+  second copy of the file, in this process, with timers wrapped around its service calls. Busy
+  seconds per stage; they overlap where process_chunk runs calls side by side (dedupe with lookup,
+  output load with dead-letter load and retry file), so they can add up to more than the wall time.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+import time
+import uuid
+from collections import defaultdict
+from contextlib import contextmanager
+from pathlib import Path
+
+import orjson
+
+from bench import synth
+from bench.cpu import import_processor
+
+HTTP_TIMEOUT_SECONDS = 1800
+MAX_CALLS = 50
+SAMPLE_SECONDS = 0.05
+MIB = 1024 * 1024
+
+
+class StackSession:
+    """The stack named by STACK_DIR/STACK_PORT_BASE: started when it is not up (and then stopped by
+    close()), its environment applied to this process so that shared/ clients reach the emulators."""
+
+    def __init__(self):
+        from infra.local.layout import StackLayout
+        from infra.local.stack import Stack
+
+        self.stack = Stack(StackLayout.from_env())
+        self.layout = self.stack.layout
+        self.started = not all(self.stack.status().values())
+        if self.started:
+            self.stack.up()
+        os.environ.update(self.layout.env_vars())
+
+    def close(self) -> None:
+        if self.started:
+            self.stack.down(quiet=True)
+
+    def processor_pid(self) -> int | None:
+        pid_file = self.layout.dir / "pids" / "pass1_batch_processor.pid"
+        return int(pid_file.read_text()) if pid_file.exists() else None
+
+
+class BenchTables:
+    """Per-run lookup, output and dead-letter tables."""
+
+    def __init__(self, layout, run: str):
+        from infra.local import provision
+
+        self.layout, self.client = layout, provision.bigquery_client(layout)
+        self.names = {kind: f"bench_{run}_{kind}" for kind in ("lookup", "out", "dead")}
+        files = {"lookup": "interaction_lookup.json", "out": "pass1_analysis.json", "dead": "pass1_dead_letter.json"}
+        from google.cloud import bigquery
+
+        for kind, name in self.names.items():
+            schema = provision.load_schema(provision.SCHEMA_DIR / files[kind])
+            self.client.create_table(bigquery.Table(self.ref(kind), schema=schema))
+
+    def ref(self, kind: str) -> str:
+        return f"{self.layout.project}.{self.layout.dataset}.{self.names[kind]}"
+
+    def seed_lookup(self, lines: int, config: synth.SynthConfig) -> int:
+        """Lookup rows of every matched line, in one load job; returns how many."""
+        from google.cloud import bigquery
+
+        data = io.BytesIO()
+        count = 0
+        for i in range(lines):
+            if synth.is_matched(i, config):
+                data.write(orjson.dumps(synth.lookup_row(i)) + b"\n")
+                count += 1
+        data.seek(0)
+        job_config = bigquery.LoadJobConfig(source_format="NEWLINE_DELIMITED_JSON", write_disposition="WRITE_APPEND")
+        self.client.load_table_from_file(data, self.ref("lookup"), job_config=job_config).result()
+        return count
+
+    def count(self, kind: str, where: str = "") -> int:
+        sql = f"SELECT COUNT(*) AS n FROM `{self.ref(kind)}` {where}"
+        return next(iter(self.client.query(sql).result()))["n"]
+
+    def drop(self) -> None:
+        for kind in self.names:
+            self.client.delete_table(self.ref(kind), not_found_ok=True)
+
+
+def upload(layout, path: Path, directory: str) -> tuple[str, float]:
+    """The file as <directory>/predictions.jsonl in the output bucket; (gs:// dir, seconds)."""
+    from infra.local import provision
+
+    started = time.perf_counter()
+    blob = provision.storage_client(layout).bucket(layout.output_bucket).blob(f"{directory}/predictions.jsonl")
+    blob.chunk_size = 8 * MIB
+    blob.upload_from_filename(str(path), content_type="application/jsonl")
+    return f"gs://{layout.output_bucket}/{directory}", time.perf_counter() - started
+
+
+class RssSampler:
+    """Peak RSS of another process and its children (functions-framework serves from a gunicorn
+    worker process), sampled in a thread."""
+
+    def __init__(self, pid: int | None):
+        import psutil
+
+        self.process = psutil.Process(pid) if pid else None
+        self.base = self._rss()
+        self.peak = self.base
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _rss(self) -> int:
+        import psutil
+
+        if self.process is None:
+            return 0
+        total = 0
+        try:
+            for proc in (self.process, *self.process.children(recursive=True)):
+                total += proc.memory_info().rss
+        except psutil.Error:  # a process went away mid-sample
+            pass
+        return total
+
+    def _loop(self):
+        while not self._stop.wait(SAMPLE_SECONDS):
+            self.peak = max(self.peak, self._rss())
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._rss())
+
+
+def request_body(output_dir: str, tables: BenchTables) -> dict:
+    return {"output_info": {"gcsOutputDirectory": output_dir}, "workflow_id": "bench",
+            "output_table": tables.names["out"], "lookup_table": tables.names["lookup"],
+            "dead_letter_table": tables.names["dead"]}
+
+
+def call_http(url: str, body: dict, pid: int | None) -> dict:
+    """Call the processor until it answers 'success'; wall time, its own time and its RSS."""
+    import requests
+
+    answers, started = [], time.perf_counter()
+    with RssSampler(pid) as rss:
+        for _ in range(MAX_CALLS):
+            resp = requests.post(url, json=body, timeout=HTTP_TIMEOUT_SECONDS)
+            if resp.status_code != 200:
+                raise RuntimeError(f"processor answered {resp.status_code}: {resp.text[:500]}")
+            answers.append(resp.json())
+            if answers[-1]["status"] != "partial":
+                break
+    wall = time.perf_counter() - started
+    last = answers[-1]
+    return {"seconds": wall, "calls": len(answers),
+            "processor_seconds": sum(a.get("processing_time_seconds") or 0 for a in answers),
+            "status": last["status"], "processed_records": last["processed_records"],
+            "inserted_rows": last["inserted_rows"], "failed_records": last["failed_records"],
+            "duplicate_records": last["duplicate_records"], "repaired_records": last["repaired_records"],
+            "unmatched_records": last["unmatched_records"], "row_run_id": last.get("row_run_id"),
+            "processor_memory": last.get("memory"),
+            "rss_base_mib": rss.base / MIB, "rss_peak_mib": rss.peak / MIB,
+            "rss_growth_mib": max(0, rss.peak - rss.base) / MIB}
+
+
+class Timers:
+    """Busy seconds per stage name, from wrapped calls (thread-safe enough: list appends)."""
+
+    def __init__(self):
+        self.spans: dict[str, list[float]] = defaultdict(list)
+
+    def wrap(self, name: str, fn):
+        spans = self.spans[name]
+
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spans.append(time.perf_counter() - started)
+
+        return timed
+
+    def totals(self) -> dict[str, float]:
+        return {name: round(sum(spans), 4) for name, spans in self.spans.items()}
+
+
+@contextmanager
+def instrumented(timers: Timers):
+    """Timers around the processor's service calls, at the names its modules call them by."""
+    import_processor()
+    from pass1_processor import checkpoint, chunk, filework, service
+
+    saved = []
+
+    def patch(module, name, stage):
+        original = getattr(module, name)
+        saved.append((module, name, original))
+        setattr(module, name, timers.wrap(stage, original))
+
+    def timed_fetcher(blob, generation):
+        return timers.wrap("download", original_fetcher(blob, generation))
+
+    original_fetcher = filework.blob_fetcher
+    saved.append((filework, "blob_fetcher", original_fetcher))
+    filework.blob_fetcher = timed_fetcher
+    patch(filework, "extract_line", "extract")
+    patch(chunk, "existing_keys", "dedupe_query")
+    patch(chunk, "fetch_lookup", "lookup_query")
+    patch(chunk, "_rows", "rows")
+    patch(chunk, "load_rows", "write_load_jobs")
+    patch(chunk, "write_retry_requests", "write_retry_file")
+    patch(filework, "process_chunk", "chunk_after_extract")  # dedupe, lookup, rows, writes
+    for method in ("claim", "write_intent", "commit", "release", "read_all"):
+        patch(checkpoint.CheckpointStore, method, "checkpoint")
+    patch(service, "discover", "discover")
+    patch(service, "table_info", "table_schemas")
+    try:
+        yield
+    finally:
+        for module, name, original in reversed(saved):
+            setattr(module, name, original)
+
+
+def split_in_process(body: dict) -> dict:
+    """process_request in this process with timers; its answer's counts and the busy seconds."""
+    import_processor()
+    from pass1_processor.service import process_request
+    from shared.http import RequestContext
+    from shared.logs import Logger
+
+    timers = Timers()
+    answers, started = [], time.perf_counter()
+    with instrumented(timers), open(os.devnull, "w") as sink:
+        for _ in range(MAX_CALLS):
+            ctx = RequestContext(f"bench-{uuid.uuid4().hex[:8]}", "POST", time.monotonic(), {}, Logger(sink))
+            answers.append(process_request(dict(body), ctx))
+            if answers[-1]["status"] != "partial":
+                break
+    wall = time.perf_counter() - started
+    busy = timers.totals()
+    # These run one after the other on the calling thread; the rest of the wall time is the loop,
+    # clients, the scope document and the answer.
+    sequential = ("download", "extract", "chunk_after_extract", "checkpoint", "discover", "table_schemas")
+    busy["other"] = round(wall - sum(busy.get(name, 0.0) for name in sequential), 4)
+    return {"seconds": wall, "calls": len(answers), "inserted_rows": answers[-1]["inserted_rows"], "busy_seconds": busy}
+
+
+def run(path: Path, stats: synth.SynthStats, config: synth.SynthConfig, session: StackSession,
+        split: bool = True) -> dict:
+    """Stage 4 for one file; see the module docstring for what each figure covers."""
+    layout = session.layout
+    run_id = uuid.uuid4().hex[:10]
+    tables = BenchTables(layout, run_id)
+    try:
+        started = time.perf_counter()
+        lookup_rows = tables.seed_lookup(stats.lines, config)
+        seed_seconds = time.perf_counter() - started
+        output_dir, upload_seconds = upload(layout, path, f"bench/{run_id}/http/prediction-model-bench")
+        body = request_body(output_dir, tables)
+        http = call_http(layout.env_vars()["PASS1_BATCH_PROCESSOR_URL"], body, session.processor_pid())
+        landed = tables.count("out", f"WHERE run_id = '{http['row_run_id']}'") if http["row_run_id"] else None
+        result = {"lines": stats.lines, "upload_seconds": upload_seconds, "seed_lookup_seconds": seed_seconds,
+                  "lookup_rows": lookup_rows, "http": http, "rows_in_bigquery": landed}
+        if split:
+            split_dir, _ = upload(layout, path, f"bench/{run_id}/split/prediction-model-bench")
+            result["split"] = split_in_process(request_body(split_dir, tables))
+        return result
+    finally:
+        tables.drop()
+        _delete_objects(layout, f"bench/{run_id}/")
+
+
+def _delete_objects(layout, prefix: str) -> None:
+    from infra.local import provision
+
+    client = provision.storage_client(layout)
+    for blob in client.list_blobs(layout.output_bucket, prefix=prefix):
+        blob.delete()
