@@ -3,7 +3,8 @@
 Answer (200): {"status": "submitted" | "skipped" | "nothing_to_retry", "run_id", "batch_type",
 "run_state", "attempt", "jobs": [{"name", "state", "input_uri", "output_prefix", "shard", "attempt",
 "model", "location", "requests", "failover", "reattached"}], "requests", "skipped_records",
-"skipped_reasons", "model", "prompt_version", "failover", "request_id"} (see answers.py).
+"skipped_reasons", "model", "prompt_version", "source" (dates resolved), "failover", "request_id"}
+(see answers.py).
 """
 
 from __future__ import annotations
