@@ -96,3 +96,18 @@ def test_one_failed_job_of_two_still_goes_to_processing(vertex_emulator, write_j
     assert last["llm_status"] == "JOB_STATE_FAILED"  # the least advanced of the two: a failure is never hidden
     [entry] = last["output_info"]
     assert entry["job"] == answer["jobs"][1]["name"]
+
+
+def test_prediction_files_are_the_directorys_own_prediction_objects(stack, storage_client):
+    """Listed as poll_status lists them (status_poll.outputs): not the processor's retry/ folder, not
+    other objects, not a sibling directory sharing the name's prefix."""
+    from shared.clients import storage_client as shared_storage_client
+    from status_poll.outputs import prediction_files
+
+    bucket = storage_client.bucket(stack["OUTPUT_BUCKET"])
+    for name in ("d/pred-1/predictions_00002.jsonl", "d/pred-1/predictions_00001.jsonl", "d/pred-1/retry/requests-00000.jsonl",
+                 "d/pred-1/retry/predictions.jsonl", "d/pred-1/incremental.txt", "d/pred-10/predictions.jsonl"):
+        bucket.blob(name).upload_from_string(b"{}\n")
+    base = f"gs://{stack['OUTPUT_BUCKET']}/d/pred-1"
+    assert prediction_files(shared_storage_client(), base) == [f"{base}/predictions_00001.jsonl",
+                                                               f"{base}/predictions_00002.jsonl"]
