@@ -8,7 +8,7 @@ import pytest
 from tests.submit_poll.helpers import BATCH_TYPE, transcript_records
 
 # A short pause between emulator job states, so that a polling loop sees each of them.
-PACE_SECONDS = 0.4
+PACE_SECONDS = 0.5
 
 
 def _submit(write_jsonl, submit, run_id: str, n: int, **extra) -> dict:
