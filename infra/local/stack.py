@@ -187,14 +187,16 @@ class Stack:
                 print(f"stopped {name}", file=sys.stderr)
 
     def status(self) -> dict[str, bool]:
-        return {name: self.running(name) and answers(s.ready_url(self.layout))
+        # A generous probe: on a loaded laptop a busy emulator may take seconds to answer, and a
+        # false "down" makes the test session restart a stack that was fine.
+        return {name: self.running(name) and answers(s.ready_url(self.layout), timeout=6)
                 for name, s in SERVICES.items()}
 
 
-def answers(url: str) -> bool:
+def answers(url: str, timeout: float = 2) -> bool:
     """True when something answers HTTP at url, whatever the status code."""
     try:
-        with urllib.request.urlopen(url, timeout=2):
+        with urllib.request.urlopen(url, timeout=timeout):
             return True
     except urllib.error.HTTPError:
         return True
