@@ -24,6 +24,9 @@ MAX_CHUNK_SIZE = 100_000
 # do not bound memory.
 DEFAULT_CHUNK_MAX_BYTES = 64 * 1024 * 1024
 DEFAULT_MEMORY_THRESHOLD_PERCENT = 80.0
+# 0: the memory limit is the container's cgroup limit (Cloud Run functions set it) or the machine's.
+# A positive value states the instance's memory where neither tells it (a VM, a shared test host).
+DEFAULT_MEMORY_LIMIT_MB = 0
 # Below the 540 s function timeout, leaving room to finish a chunk and answer.
 DEFAULT_TIME_BUDGET_SECONDS = 480.0
 # A file's lease must outlive the longest gap between two checkpoint commits (one chunk); a crashed
@@ -63,6 +66,7 @@ class ProcessorConfig:
     chunk_size: int
     chunk_max_bytes: int
     memory_threshold_percent: float
+    memory_limit_mb: int
     time_budget_seconds: float
     write_method: str
     lease_seconds: float
@@ -93,6 +97,7 @@ class ProcessorConfig:
             memory_threshold_percent=get_float(
                 body, "memory_threshold_percent", minimum=1.0, maximum=99.0,
                 default=env_float("PROCESSOR_MEMORY_THRESHOLD_PERCENT", DEFAULT_MEMORY_THRESHOLD_PERCENT)),
+            memory_limit_mb=env_int("PROCESSOR_MEMORY_LIMIT_MB", DEFAULT_MEMORY_LIMIT_MB),
             # 0 is allowed: one chunk per call (tests and step-by-step resumption).
             time_budget_seconds=get_float(
                 body, "time_budget_seconds", minimum=0.0, maximum=3600.0,

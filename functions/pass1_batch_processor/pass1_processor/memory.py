@@ -16,10 +16,13 @@ CGROUP_LIMIT_FILES = (Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/me
 MIB = 1024 * 1024
 
 
-def memory_limit_bytes() -> int:
-    """The memory this process may use: the cgroup limit if set and smaller, else total RAM."""
+def memory_limit_bytes(configured_mb: int = 0) -> int:
+    """The memory this process may use: the configured limit when given, else the cgroup limit if
+    set and smaller than total RAM, else total RAM."""
     import psutil
 
+    if configured_mb > 0:
+        return configured_mb * MIB
     total = psutil.virtual_memory().total
     for path in CGROUP_LIMIT_FILES:
         try:

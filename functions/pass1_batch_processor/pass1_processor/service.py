@@ -17,7 +17,7 @@ from pass1_processor.config import ProcessorConfig
 from pass1_processor.counts import Counts
 from pass1_processor.discovery import PredictionFile, discover
 from pass1_processor.filework import BUSY, DONE, Budget, FileWorker
-from pass1_processor.memory import MemoryWatch
+from pass1_processor.memory import MemoryWatch, memory_limit_bytes
 from pass1_processor.rows import RowPlan
 from pass1_processor.schema import table_info
 from pass1_processor.scope import PROCESSABLE_STATES, Scope, resolve_scope
@@ -52,7 +52,7 @@ def process_request(body: dict, ctx) -> dict:
     scope = resolve_scope(config, firestore, jobs)
     if scope.completed:
         log.info("run already completed; nothing written")
-        return _completed_answer(config, scope, ctx)
+        return _completed_answer(config, scope, firestore, ctx)
     files = select_files(discover(scope.work_dirs), config.files, scope)
     target = _write_target(config, scope)  # table checks happen before any state changes
     _start(config, scope, jobs)
@@ -114,7 +114,8 @@ def _start(config: ProcessorConfig, scope: Scope, jobs: JobStore | None) -> None
 def _work(config, scope, files, store, target, ctx, log) -> tuple[Outcome, MemoryWatch]:
     from shared.clients import storage_client
 
-    memory = MemoryWatch(config.memory_threshold_percent, config.chunk_size)
+    memory = MemoryWatch(config.memory_threshold_percent, config.chunk_size,
+                         memory_limit_bytes(config.memory_limit_mb))
     budget = Budget(config.time_budget_seconds, ctx.elapsed)
     worker = FileWorker(store, target, budget, memory, config.chunk_max_bytes, storage_client(), log)
     results: dict[str, str] = {}
@@ -176,10 +177,20 @@ def _record_error(config: ProcessorConfig, jobs: JobStore | None, exc: Exception
         log.warning("could not record the error on the run", error_type=type(inner).__name__)
 
 
-def _completed_answer(config: ProcessorConfig, scope: Scope, ctx) -> dict:
+def _completed_answer(config: ProcessorConfig, scope: Scope, firestore, ctx) -> dict:
+    """A completed run answers from what is stored: the run's totals for a call about the whole
+    run, the unit's own file checkpoints for a unit (`files`, or some of the run's directories), so
+    that a unit repeated after a lost answer gets its own totals back, not the run's."""
     stored = (scope.record or {}).get("processing") or {}
-    return _answer(config, scope, "success", Counts.from_dict(stored), list(stored.get("files") or []), ctx,
-                   resume=False, extra={"already_completed": True})
+    whole_run = config.files is None and {d.path for d in scope.work_dirs} == {d.path for d in scope.all_dirs}
+    if whole_run:
+        totals, files = Counts.from_dict(stored), list(stored.get("files") or [])
+    else:
+        files = [f.uri for f in select_files(discover(scope.work_dirs), config.files, scope)]
+        totals = Counts()
+        for cp in CheckpointStore(firestore, scope.doc_ref, "reader", config.lease_seconds).read_all(files).values():
+            totals.add(cp.counts)
+    return _answer(config, scope, "success", totals, files, ctx, resume=False, extra={"already_completed": True})
 
 
 def _answer(config: ProcessorConfig, scope: Scope, status: str, totals: Counts, files: list[str], ctx,
