@@ -60,3 +60,8 @@ def jsonl(lines) -> bytes:
 def many(n: int, start: int = 0, prefix: str = "tok") -> list[dict]:
     """n distinct successful lines."""
     return [success(f"{prefix}{i}", f"INT-{i}", analysis(i), i=i) for i in range(start, start + n)]
+
+
+def duplicate_of(line: dict) -> dict:
+    """The same output line again (same key): Vertex repeating a row, or a key sent twice."""
+    return orjson.loads(orjson.dumps(line))
