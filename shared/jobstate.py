@@ -96,7 +96,10 @@ class JobStore:
         return self._client.collection(self._collection).document(document_id(run_id, batch_type))
 
     def get(self, run_id: str, batch_type: str) -> dict | None:
-        snap = self.ref(run_id, batch_type).get()
+        from shared.retry import call_with_retry
+
+        # retry=None: the client's own retry waits 60 s on an outage; shared.retry bounds it (503).
+        snap = call_with_retry(self.ref(run_id, batch_type).get, retry=None)
         return snap.to_dict() if snap.exists else None
 
     def require(self, run_id: str, batch_type: str) -> dict:

@@ -28,7 +28,8 @@ def query_rows(sql: str, params: list, client=None) -> list:
         client = bigquery_client()
     config = bigquery.QueryJobConfig(query_parameters=params)
     # query_and_wait: one jobs.query round trip for a short query (no job polling).
-    return call_with_retry(lambda: list(client.query_and_wait(sql, job_config=config)))
+    # retry/job_retry None: the client's own retries wait up to 600 s; shared.retry bounds an outage.
+    return call_with_retry(lambda: list(client.query_and_wait(sql, job_config=config, retry=None, job_retry=None)))
 
 
 def array_param(name: str, values: Sequence[str]):

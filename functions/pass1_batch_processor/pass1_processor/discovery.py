@@ -38,7 +38,8 @@ def discover(dirs: Iterable[OutputDir], client=None) -> list[PredictionFile]:
     found: dict[str, PredictionFile] = {}
     for output_dir in dirs:
         prefix = output_dir.path.name + "/"
-        blobs = call_with_retry(lambda: list(client.list_blobs(output_dir.path.bucket, prefix=prefix)))
+        # retry=None: the client's own retry waits up to 120 s on an outage; shared.retry bounds it.
+        blobs = call_with_retry(lambda: list(client.list_blobs(output_dir.path.bucket, prefix=prefix, retry=None)))
         for blob in sorted(blobs, key=lambda b: b.name):
             if is_prediction_file(blob.name):
                 path = GcsPath(output_dir.path.bucket, blob.name)

@@ -40,7 +40,7 @@ def blob_fetcher(blob, generation: int | None) -> Fetch:
         # raw_download: the bytes as stored (no decompressive transcoding that would shift offsets);
         # checksum=None: a range has no whole-object checksum to verify.
         return call_with_retry(blob.download_as_bytes, start=start, end=end - 1, raw_download=True,
-                               checksum=None, if_generation_match=generation)
+                               checksum=None, if_generation_match=generation, retry=None)  # shared.retry bounds it
 
     return fetch
 

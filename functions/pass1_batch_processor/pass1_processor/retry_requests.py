@@ -35,6 +35,6 @@ def write_retry_requests(file: PredictionFile, first_line: int, lines: Sequence[
     name = retry_object_name(file, first_line)
     blob = client.bucket(file.path.bucket).blob(name)
     data = b"\n".join(lines) + b"\n"
-    call_with_retry(blob.upload_from_string, data, content_type="application/jsonl")
+    call_with_retry(blob.upload_from_string, data, content_type="application/jsonl", retry=None)
     crash_point("retry_file")
     return f"gs://{file.path.bucket}/{name}"

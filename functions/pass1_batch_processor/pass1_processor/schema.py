@@ -45,7 +45,8 @@ def table_info(ref: TableRef, client=None) -> TableInfo:
 
         client = bigquery_client()
     try:
-        table = call_with_retry(client.get_table, ref.id)
+        # retry=None: the client's own retry waits up to 600 s; shared.retry bounds the outage.
+        table = call_with_retry(client.get_table, ref.id, retry=None)
     except gexc.NotFound:
         raise NotFound(f"table {ref.id} does not exist", details={"table": ref.id}) from None
     return TableInfo(ref, tuple(table.schema), frozenset(f.name for f in table.schema),

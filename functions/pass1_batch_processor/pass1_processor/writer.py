@@ -79,10 +79,12 @@ def _start_or_find(client, info: TableInfo, data: bytes, current: str):
                                     create_disposition="CREATE_NEVER")
     try:
         # A fresh stream per try: a retried upload must start from the first byte.
-        return call_with_retry(lambda: client.load_table_from_file(io.BytesIO(data), info.ref.id,
+        # num_retries=0 / retry=None: the client's own retries wait minutes (up to 600 s) on an outage;
+        # shared.retry alone bounds it, so that the call ends in a 503 within the function's budget.
+        return call_with_retry(lambda: client.load_table_from_file(io.BytesIO(data), info.ref.id, num_retries=0,
                                                                    job_id=current, job_config=config))
     except gexc.Conflict:  # this chunk's job exists already (a replay, or our own retried request)
-        return call_with_retry(client.get_job, current)
+        return call_with_retry(client.get_job, current, retry=None)
 
 
 def _finished_ok(job) -> bool:
@@ -90,7 +92,7 @@ def _finished_ok(job) -> bool:
     from google.api_core import exceptions as gexc
 
     try:
-        call_with_retry(job.result, timeout=LOAD_TIMEOUT_SECONDS)
+        call_with_retry(job.result, retry=None, timeout=LOAD_TIMEOUT_SECONDS)
         return True
     except gexc.GoogleAPICallError as exc:
         error = job.error_result or {}
@@ -132,7 +134,8 @@ def _insert_pending(client, info: TableInfo, pending: dict, rejected: list) -> N
     while pending:
         order = list(pending)
         errors = client.insert_rows_json(info.ref.id, [pending[i][0] for i in order],
-                                         row_ids=[pending[i][1] for i in order], skip_invalid_rows=False)
+                                         row_ids=[pending[i][1] for i in order], skip_invalid_rows=False,
+                                         retry=None)
         retry_later, failed = False, set()
         for error in errors:
             index = order[error["index"]]
