@@ -1,0 +1,125 @@
+"""Crash and rerun: the processor SIGKILLed at seeded points of a multi-file run (during a load job,
+between a load and its checkpoint, ...), then called again until done, must leave exactly the
+expected rows, each key once, with processed = inserted + dead-lettered + duplicates. submit_batch
+killed between creating a job and recording it must reattach to that job, not make a second one."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+import pytest
+
+from tests.reliability.conftest import SEED
+from tests.reliability.support import drive, post
+
+# Crash points of the processor (shared/faults.py calls in pass1_processor) and the most hits each
+# has in the run of `new_run()` (2 files of 7 and 8 lines, 2 chunks per file at chunk_size 4, 6 load
+# jobs: 4 output, 2 dead-letter): the seeded draw picks which hit crashes.
+PROCESSOR_POINTS = {
+    "started": 1,          # run moved to PROCESSING, nothing claimed
+    "claim": 2,            # a file's lease taken
+    "intent": 4,           # chunk range written ahead, nothing loaded
+    "reads": 4,            # dedupe and lookup read
+    "load_started": 6,     # during a load job: submitted, result not seen
+    "load_done": 6,        # between a load and its checkpoint
+    "retry_file": 2,       # failed requests set aside
+    "chunk_written": 4,    # all of a chunk's writes done, checkpoint not advanced
+    "commit": 4,           # checkpoint advanced
+    "before_complete": 1,  # every file done, run not COMPLETED
+    "answer": 1,           # run COMPLETED, answer not sent
+}
+_rng = random.Random(SEED)
+SCENARIOS = [(point, _rng.randint(1, most)) for point, most in PROCESSOR_POINTS.items()]
+
+
+@pytest.mark.parametrize("point,hit", SCENARIOS, ids=[f"{p}-{h}" for p, h in SCENARIOS])
+def test_processor_killed_at_point_then_rerun(point, hit, arm, new_run, functions, bigquery_client, layout, report):
+    from tests.reliability.support import exactly_once
+
+    run_id, body, exp = new_run()
+    url = functions["PASS1_BATCH_PROCESSOR_URL"]
+    armed = arm(point, hit)
+    report.fault_injected("processor_crash")
+    status, _ = post(url, body)
+    assert status == "crashed" and not armed.exists(), f"the crash point {point}#{hit} did not fire"
+    answer, _ = drive(url, body)
+    exactly_once(bigquery_client, layout, run_id, exp, answer, report)
+    report.fault_survived("processor_crash")
+
+
+def test_processor_group_killed_at_seeded_delay_then_restarted(new_run, functions, stack_manager, fault_env,
+                                                               bigquery_client, layout, report):
+    """A kill from outside (the whole service, as a platform would), at a seeded moment of the run;
+    the service is started again through the stack and the run finished."""
+    from tests.reliability.support import exactly_once
+
+    run_id, body, exp = new_run(files=3)
+    url = functions["PASS1_BATCH_PROCESSOR_URL"]
+    delay = random.Random(SEED + 1).uniform(0.3, 1.2)
+    outcome = {}
+    caller = threading.Thread(target=lambda: outcome.update(first=post(url, body)[0]))
+    report.fault_injected("processor_kill_external")
+    caller.start()
+    time.sleep(delay)
+    stack_manager.kill("pass1_batch_processor")
+    caller.join(60)
+    stack_manager.start("pass1_batch_processor", extra_env=fault_env["pass1_batch_processor"])
+    answer, _ = drive(url, body)
+    exactly_once(bigquery_client, layout, run_id, exp, answer, report)
+    report.fault_survived("processor_kill_external")
+
+
+@pytest.fixture
+def transcripts(put, layout, uid):
+    """A GCS source of n transcripts for submit_batch."""
+    import orjson
+
+    def make(n: int = 4) -> str:
+        lines = [orjson.dumps({"phone_number_token": f"PHONE-{uid}-{i}", "interaction_id": f"INT-{uid}-{i}",
+                               "transcript": f"Agent: Hello. Customer: my bill {uid} {i} is wrong."})
+                 for i in range(n)]
+        return put(f"gs://{layout.input_bucket}/sources/{uid}.jsonl", b"\n".join(lines) + b"\n")
+
+    return make
+
+
+def _jobs_of(job_client, layout, run_id: str) -> list:
+    from shared.vertex import run_labels
+
+    labels = run_labels(run_id, "pass1", 1)
+    parent = f"projects/{layout.project}/locations/{layout.location}"
+    found = job_client.list_batch_prediction_jobs(parent=parent)
+    return [j for j in found if all(j.labels.get(k) == v for k, v in labels.items())]
+
+
+@pytest.mark.parametrize("point,shards", [("submit_jobs_created", 1), ("submit_job_created", 2)])
+def test_submit_killed_between_job_creation_and_record(point, shards, arm, functions, transcripts, uid,
+                                                       job_client, layout, vertex_emulator, report):
+    """Killed after creating the job(s) and before the run names them: the rerun (once the dead
+    call's lease lapses) reattaches; the emulator holds exactly one job per shard."""
+    vertex_emulator.configure(pace_seconds=0, stall_after_rows=0)
+    url = functions["SUBMIT_BATCH_URL"]
+    body = {"run_id": uid, "batch_type": "pass1", "source": {"uri": transcripts(4)},
+            "max_requests_per_job": 4 // shards, "wait_seconds": 0}
+    armed = arm(point, 1)
+    report.fault_injected("submit_crash")
+    status, _ = post(url, body)
+    assert status == "crashed" and not armed.exists()
+    answer = None
+    for _ in range(40):
+        status, answer = post(url, body)
+        if status == 200:
+            break
+        assert status == 409 and answer["error"]["details"]["reason"] == "submission_in_progress", answer
+        time.sleep(0.3)
+    assert status == 200 and answer["status"] == "submitted", answer
+    assert len(answer["jobs"]) == shards
+    assert any(job["reattached"] for job in answer["jobs"])
+    jobs = _jobs_of(job_client, layout, uid)
+    assert sorted(j.name for j in jobs) == sorted(job["name"] for job in answer["jobs"])
+    status, again = post(url, body)
+    assert status == 200 and again["status"] == "skipped"
+    assert len(_jobs_of(job_client, layout, uid)) == shards
+    report.fault_survived("submit_crash")
