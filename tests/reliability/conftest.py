@@ -23,6 +23,9 @@ from tests.reliability.support import FaultProxy
 
 SEED = int(os.environ.get("RELIABILITY_SEED", "20260707"))
 LEASE_SECONDS = "2"
+# Longer than a whole submission on this machine (a live submitter is never taken over), short
+# enough that a killed one is within seconds.
+SUBMIT_LEASE_SECONDS = "5"
 RETRY_DEADLINE_SECONDS = "3"
 _HERE = Path(__file__).resolve().parent
 _COLLECTOR = None
@@ -102,7 +105,7 @@ def fault_env(crash_dir, proxies) -> dict[str, dict[str, str]]:
                                   "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{proxies['storage'].port}",
                                   "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{proxies['firestore'].port}"},
         # An open circuit (after an outage) lets one call try again after a second, not five minutes.
-        "submit_batch": {**common, "SUBMIT_LEASE_SECONDS": LEASE_SECONDS, "CIRCUIT_OPEN_SECONDS": "1"},
+        "submit_batch": {**common, "SUBMIT_LEASE_SECONDS": SUBMIT_LEASE_SECONDS, "CIRCUIT_OPEN_SECONDS": "1"},
     }
 
 
