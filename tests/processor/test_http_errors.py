@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-import pytest
 import requests
 
 from pass1_processor.checkpoint import FILES_COLLECTION, file_doc_id

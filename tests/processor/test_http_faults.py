@@ -122,7 +122,7 @@ def test_mixed_faults_add_up(proc, vertex_job, rows, list_objects, read_object):
     n = 40
     out_dir, _ = vertex_job(inputs(n), seed=SEED, fenced=0.3, prose=0.3, trailing_comma=0.3, single_quotes=0.2,
                             truncated=0.2, no_parts=0.15, split_parts=0.3, row_error=0.2)
-    status, answer = proc({"output_info": {"gcsOutputDirectory": out_dir}, "chunk_size": 9})
+    status, answer = proc({"output_info": {"gcsOutputDirectory": out_dir}, "chunk_size": 20})
     assert status == 200 and answer["status"] == "success", answer
     assert answer["processed_records"] == n
     out, dead = assert_landed(rows, answer)

@@ -87,12 +87,12 @@ def test_processor_killed_mid_way_then_called_again(proc, put, out_dir, make_run
     """SIGKILL of the function process while it writes; the next call (once the dead invocation's
     lease lapses) ends with exactly the expected rows and counts."""
     restart_processor(PROCESSOR_LEASE_SECONDS=str(LEASE_SECONDS))
-    lines = many(60)
-    for i in (7, 33, 51):
+    lines = many(30)
+    for i in (7, 13, 26):
         lines[i] = failed(f"tok{i}", f"INT-{i}", i=i)
     uri = put(f"{out_dir}/predictions.jsonl", jsonl(lines))
     make_run(uid, [out_dir])
-    body = {"run_id": uid, "batch_type": "pass1", "chunk_size": 6}
+    body = {"run_id": uid, "batch_type": "pass1", "chunk_size": 5}
     outcome = {}
     caller = threading.Thread(target=lambda: outcome.setdefault("call", _call_quietly(proc, body)))
     caller.start()
@@ -118,10 +118,10 @@ def test_processor_killed_mid_way_then_called_again(proc, put, out_dir, make_run
         time.sleep(0.5)
     assert status == 200 and answer["status"] == "success", (statuses, answer)
     assert (answer["processed_records"], answer["inserted_rows"], answer["failed_records"],
-            answer["duplicate_records"], answer["retry_requests"]) == (60, 57, 3, 0, 3)
+            answer["duplicate_records"], answer["retry_requests"]) == (30, 27, 3, 0, 3)
     out, dead = assert_landed(rows, answer)
-    assert sorted(r["line_number"] for r in out) == [n for n in range(1, 61) if n - 1 not in (7, 33, 51)]
-    assert [d["line_number"] for d in dead] == [8, 34, 52]
+    assert sorted(r["line_number"] for r in out) == [n for n in range(1, 31) if n - 1 not in (7, 13, 26)]
+    assert [d["line_number"] for d in dead] == [8, 14, 27]
     assert make_run.store.get(uid, "pass1")["state"] == "COMPLETED"
 
 
