@@ -99,6 +99,8 @@ def _transient_types() -> tuple[type[BaseException], ...]:
 
 
 _TRANSIENT: tuple[type[BaseException], ...] | None = None
+# What google-cloud-firestore raises (a ValueError) when a transaction kept aborting on contention.
+FIRESTORE_CONTENTION = "Failed to commit transaction in"
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -112,6 +114,8 @@ def is_transient(exc: BaseException) -> bool:
         return False
     if isinstance(exc, _TRANSIENT):
         return True
+    if isinstance(exc, ValueError) and str(exc).startswith(FIRESTORE_CONTENTION):
+        return True  # a document stayed locked (e.g. by a crashed holder's transaction): try later
     return _bigquery_reason(exc) in TRANSIENT_REASONS
 
 
