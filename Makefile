@@ -20,11 +20,12 @@ PYTEST_ARGS ?=
 
 export STACK_DIR
 
-.PHONY: help install stack-up stack-down stack-status test demo build bench deploy clean
+.PHONY: help install stack-up stack-down stack-status test reliability demo build bench deploy clean
 
 help:
 	@echo "make demo         run a pass1 batch end to end on the local stack"
 	@echo "make test         install, start the local stack, run the tests, stop the stack"
+	@echo "make reliability  only the reliability suite; rewrites reliability/report.json and the README table"
 	@echo "make stack-up     start the local stack (writes $(STACK_DIR)/stack.env)"
 	@echo "make stack-down   stop every process the stack started"
 	@echo "make build        vendor shared/ into build/<function>/ for deploy"
@@ -62,6 +63,10 @@ build: install
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Crashes, service faults, concurrency, hostile input, security (also part of make test).
+reliability: install
+	$(PY) -m pytest tests/reliability $(PYTEST_ARGS)
 
 demo: install
 	$(PY) -m tools.demo

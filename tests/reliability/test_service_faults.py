@@ -166,3 +166,26 @@ def test_vertex_unavailable_longer_than_the_retries(functions, source, uid, vert
     assert status == 200 and answer["status"] == "submitted", answer
     assert len(_vertex_jobs(job_client, layout, uid)) == 1
     report.fault_survived("vertex_outage")
+
+
+def test_run_document_locked_by_a_dead_transaction(new_run, functions, firestore_client, bigquery_client,
+                                                   layout, report):
+    """A holder killed inside a Firestore transaction leaves the run's document locked (the emulator,
+    like Firestore, keeps the lock for 60 s): the processor answers 503 and the run stays resumable
+    (it used to answer 500 and mark the run FAILED), then completes once the lock is gone."""
+    run_id, body, exp = new_run()
+    url = functions["PASS1_BATCH_PROCESSOR_URL"]
+    _one_chunk(url, body)
+    transaction = firestore_client.transaction()
+    transaction._begin()  # what a killed holder leaves behind: an open transaction that read the run
+    firestore_client.collection(layout.jobs_collection).document(f"pass1__{run_id}").get(transaction=transaction)
+    report.fault_injected("firestore_lock")
+    try:
+        status, answer = post(url, body)
+        _assert_clear_503(status, answer)
+    finally:
+        transaction._rollback()
+    assert _run_doc(firestore_client, layout, run_id)["state"] == "PROCESSING"
+    answer, _ = drive(url, body)
+    exactly_once(bigquery_client, layout, run_id, exp, answer, report)
+    report.fault_survived("firestore_lock")
