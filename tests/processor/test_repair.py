@@ -68,3 +68,13 @@ def test_isolate_prefers_the_fence_and_cuts_prose():
     assert isolate_json('Note {x}\n```json\n{"a": 1}\n```') == '{"a": 1}'
     assert isolate_json('prefix {"a": {"b": 1}} suffix') == '{"a": {"b": 1}}'
     assert isolate_json('no braces') is None
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('{"topics": ["a", "b",], "score": 3}', {"topics": ["a", "b"], "score": 3}),
+    ('{"flags": {"x": true,}, "score": 3,\n}', {"flags": {"x": True}, "score": 3}),
+])
+def test_trailing_commas_anywhere_are_fixed_without_json_repair(text, expected, monkeypatch):
+    monkeypatch.setattr(repair, "_repair", lambda candidate: pytest.fail("json_repair was called"))
+    parsed = parse_model_text(text)
+    assert (parsed.payload, parsed.repaired) == (expected, True)

@@ -61,6 +61,7 @@ def iter_lines(fetch: Fetch, size: int, offset: int, line_number: int, *,
         position += len(block)
         data = carry + block if carry else block
         pieces = data.split(b"\n")
+        del block, data  # the pieces are copies: drop the window now, not after its last line
         carry = pieces.pop()
         cursor = start_of_block
         for piece in pieces:

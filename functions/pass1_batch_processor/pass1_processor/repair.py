@@ -22,7 +22,9 @@ MAX_REPAIR_CHARS = 32_000
 # which keeps one hostile line to about 0.2 s; real answers (2 KB, 20 brackets) are far below it.
 MAX_REPAIR_COST = 2_000_000
 FENCE = re.compile(r"```[A-Za-z]*[ \t]*\r?\n?(.*?)```", re.S)
-TRAILING_COMMA = re.compile(r",\s*}\s*$")
+# A comma before any closing brace or bracket: the commonest slip, fixed without json_repair (about 60x
+# cheaper). Applied only to text that failed a strict parse, and kept only if the result parses.
+TRAILING_COMMA = re.compile(r",(\s*[}\]])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +54,7 @@ def parse_model_text(text: str) -> Parsed:
             return _object(orjson.loads(candidate), repaired=False)
         except orjson.JSONDecodeError:
             pass
-    fixed = TRAILING_COMMA.sub("}", candidate)
+    fixed = TRAILING_COMMA.sub(r"\1", candidate)
     if fixed != candidate:
         try:
             return _object(orjson.loads(fixed), repaired=True)
