@@ -48,7 +48,7 @@ class _FakeJob:
     def __init__(self, job_id):
         self.job_id, self.state, self.error_result, self.errors = job_id, "DONE", None, None
 
-    def result(self, timeout=None):
+    def result(self, timeout=None, **_options):
         return self
 
 
@@ -58,7 +58,7 @@ class FakeBigQuery:
     def __init__(self, sink: _Sink):
         self.sink = sink
 
-    def load_table_from_file(self, stream, table_id, job_id=None, job_config=None):
+    def load_table_from_file(self, stream, table_id, job_id=None, job_config=None, **_options):
         self.sink.bytes += len(stream.read())
         self.sink.calls += 1
         return _FakeJob(job_id)
@@ -76,7 +76,7 @@ class FakeStorage:
     def blob(self, name):
         return self
 
-    def upload_from_string(self, data, content_type=None):
+    def upload_from_string(self, data, content_type=None, **_options):
         self.sink.bytes += len(data)
         self.sink.calls += 1
 
