@@ -35,6 +35,7 @@ class Collector:
         self.faults: dict[str, dict[str, int]] = defaultdict(lambda: {"injected": 0, "survived": 0})
         self.bad_inputs: dict[str, dict[str, int]] = defaultdict(lambda: {"tried": 0, "handled": 0})
         self.rows = {"expected": 0, "lost": 0, "doubled": 0}
+        self.checks: dict[str, dict[str, int]] = defaultdict(lambda: {"run": 0, "passed": 0})
 
     def fault_injected(self, category: str) -> None:
         with self._lock:
@@ -52,6 +53,15 @@ class Collector:
         with self._lock:
             self.bad_inputs[category]["handled"] += 1
 
+    def check_run(self, category: str) -> None:
+        """A security property checked (deploy privacy, roles, log scan)."""
+        with self._lock:
+            self.checks[category]["run"] += 1
+
+    def check_passed(self, category: str) -> None:
+        with self._lock:
+            self.checks[category]["passed"] += 1
+
     def rows_checked(self, expected: int, lost: int, doubled: int) -> None:
         with self._lock:
             self.rows["expected"] += expected
@@ -62,11 +72,14 @@ class Collector:
         """The report as a JSON-ready dict (sorted, no timestamps: a rerun gives the same file)."""
         faults = {k: dict(v) for k, v in sorted(self.faults.items())}
         bad = {k: dict(v) for k, v in sorted(self.bad_inputs.items())}
+        checks = {k: dict(v) for k, v in sorted(self.checks.items())}
         return {
             "faults_injected": sum(v["injected"] for v in faults.values()),
             "faults_survived": sum(v["survived"] for v in faults.values()),
             "bad_inputs_tried": sum(v["tried"] for v in bad.values()),
             "bad_inputs_handled": sum(v["handled"] for v in bad.values()),
+            "security_checks": sum(v["run"] for v in checks.values()),
+            "security_checks_passed": sum(v["passed"] for v in checks.values()),
             "rows_expected": self.rows["expected"],
             "rows_lost": self.rows["lost"],
             "rows_doubled": self.rows["doubled"],
@@ -75,6 +88,7 @@ class Collector:
             "tests": tests,
             "faults": faults,
             "bad_inputs": bad,
+            "checks": checks,
         }
 
 
@@ -88,12 +102,14 @@ def render_table(report: dict) -> str:
     rows = [
         ("faults injected / survived", f"{report['faults_injected']} / {report['faults_survived']}"),
         ("bad inputs tried / handled", f"{report['bad_inputs_tried']} / {report['bad_inputs_handled']}"),
-        ("rows expected", str(report["rows_expected"])),
+        ("security checks run / passed", f"{report['security_checks']} / {report['security_checks_passed']}"),
+        ("rows expected (output rows and dead letters)", str(report["rows_expected"])),
         ("rows lost", str(report["rows_lost"])),
         ("rows doubled", str(report["rows_doubled"])),
     ]
     rows += [(f"fault: {name}", f"{v['injected']} / {v['survived']}") for name, v in report["faults"].items()]
     rows += [(f"bad input: {name}", f"{v['tried']} / {v['handled']}") for name, v in report["bad_inputs"].items()]
+    rows += [(f"security: {name}", f"{v['run']} / {v['passed']}") for name, v in report["checks"].items()]
     lines = ["| figure | value |", "|---|---|", *(f"| {a} | {b} |" for a, b in rows)]
     lines.append("")
     lines.append(f"Reproduce: `{report['command'].split('#')[0].strip()}` (seed {report['seed']}); "

@@ -51,20 +51,33 @@ def test_processor_killed_at_point_then_rerun(point, hit, arm, new_run, function
 
 def test_processor_group_killed_at_seeded_delay_then_restarted(new_run, functions, stack_manager, fault_env,
                                                                bigquery_client, layout, report):
-    """A kill from outside (the whole service, as a platform would), at a seeded moment of the run;
-    the service is started again through the stack and the run finished."""
+    """A kill from outside (the whole service, as a platform would) at a seeded moment of the run,
+    then the service started again through the stack and the run finished. BigQuery is frozen
+    (SIGSTOP) just before the kill so that the kill lands in a BigQuery call: a kill inside a
+    Firestore transaction would leave its documents locked for 60 s (test_service_faults covers
+    that case without the wait)."""
+    import os
+    import signal
+
     from tests.reliability.support import exactly_once
 
     run_id, body, exp = new_run(files=3)
     url = functions["PASS1_BATCH_PROCESSOR_URL"]
-    delay = random.Random(SEED + 1).uniform(0.3, 1.2)
+    delay = random.Random(SEED + 1).uniform(0.3, 1.0)
+    bigquery = int((stack_manager.layout.dir / "pids" / "bigquery.pid").read_text())
     outcome = {}
     caller = threading.Thread(target=lambda: outcome.update(first=post(url, body)[0]))
     report.fault_injected("processor_kill_external")
     caller.start()
     time.sleep(delay)
-    stack_manager.kill("pass1_batch_processor")
+    os.killpg(bigquery, signal.SIGSTOP)
+    try:
+        time.sleep(1.0)  # the processor finishes what it does in Firestore and waits on BigQuery
+        stack_manager.kill("pass1_batch_processor")
+    finally:
+        os.killpg(bigquery, signal.SIGCONT)
     caller.join(60)
+    assert outcome["first"] == "crashed"
     stack_manager.start("pass1_batch_processor", extra_env=fault_env["pass1_batch_processor"])
     answer, _ = drive(url, body)
     exactly_once(bigquery_client, layout, run_id, exp, answer, report)

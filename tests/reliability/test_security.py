@@ -71,10 +71,10 @@ def test_deployed_functions_are_private(deploy_plan, report):
     deploys = [s.cmd for s in deploy_plan if s.cmd[:3] == ["gcloud", "functions", "deploy"]]
     assert len(deploys) == 3
     for cmd in deploys:
-        report.bad_input_tried("deploy_private")
+        report.check_run("deploy_private")
         assert "--no-allow-unauthenticated" in cmd and "--allow-unauthenticated" not in cmd, cmd
         assert any(t.startswith("--service-account=") for t in cmd), cmd
-        report.bad_input_handled("deploy_private")
+        report.check_passed("deploy_private")
     text = "\n".join(" ".join(s.cmd) + " " + (s.raw or "") for s in deploy_plan)
     assert "allUsers" not in text and "allAuthenticatedUsers" not in text
     assert "FAULT_CRASH_DIR" not in text  # the crash points stay off in a deployment
@@ -89,11 +89,11 @@ def test_service_accounts_hold_only_the_roles_they_need(deploy_plan, report):
             continue
         role = next((t.split("=", 1)[1] for t in step.cmd if t.startswith("--role=")), "roles/run.invoker")
         granted.setdefault(match.group(1), set()).add(role)
-    report.bad_input_tried("deploy_roles")
+    report.check_run("deploy_roles")
     assert set(granted) == set(ALLOWED_ROLES)
     for account, roles in granted.items():
         assert roles <= ALLOWED_ROLES[account], (account, roles - ALLOWED_ROLES[account])
-    report.bad_input_handled("deploy_roles")
+    report.check_passed("deploy_roles")
 
 
 # Written by the tests of this package (tests/reliability/support.py and the modules): phone tokens
@@ -109,9 +109,9 @@ def test_logs_hold_no_phone_tokens_or_transcripts(functions, layout, report):
     logs = [layout.dir / "logs" / f"{name}.log" for name in ("submit_batch", "poll_status", "pass1_batch_processor")]
     data = b"".join(path.read_bytes() for path in logs if path.exists())
     assert b'"run_id":"r' in data  # the suite's calls were logged: the scan reads real entries
-    report.bad_input_tried("log_scan")
+    report.check_run("log_scan")
     leaks = [m.group(0) for m in TOKEN.finditer(data)][:5]
     leaks += [p for p in TRANSCRIPT_PHRASES if p in data]
     leaks += [KEY_PREFIX] if KEY_PREFIX in data else []
     assert leaks == [], leaks
-    report.bad_input_handled("log_scan")
+    report.check_passed("log_scan")
