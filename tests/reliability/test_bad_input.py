@@ -103,6 +103,7 @@ def _serves(functions, which: str) -> None:
         assert status == 400 and answer["error"]["details"]["field"] == ("output_info" if which == "proc" else "run_id")
 
 
+@pytest.mark.stateless
 @pytest.mark.parametrize("case", CORPUS, ids=[c[0] for c in CORPUS])
 def test_hostile_request_is_refused_clearly(case, functions, report):
     name, which, body, status, code, field = case
