@@ -78,9 +78,13 @@ def _note_module(request):
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """The log scan reads what every other test made the functions log: it runs last."""
-    last = [i for i in items if i.name == "test_logs_hold_no_phone_tokens_or_transcripts"]
-    items[:] = [i for i in items if i not in last] + last
+    """The log scan reads what every other test of this package made the functions log: it runs
+    right after the package's last other test."""
+    scan = [i for i in items if i.name == "test_logs_hold_no_phone_tokens_or_transcripts"]
+    rest = [i for i in items if i not in scan]
+    ours = [n for n, i in enumerate(rest) if "tests/reliability/" in i.nodeid]
+    at = ours[-1] + 1 if ours else len(rest)
+    items[:] = rest[:at] + scan + rest[at:]
 
 
 def pytest_deselected(items):

@@ -103,7 +103,7 @@ TRANSCRIPT_PHRASES = (b"secret words", b"my bill r", b"I want a refund")
 KEY_PREFIX = base64.urlsafe_b64encode(b'{"phone_token":"PHONE-r')[:28]  # whole 3-byte groups only
 
 
-def test_logs_hold_no_phone_tokens_or_transcripts(functions, layout, report):
+def test_logs_hold_no_phone_tokens_or_transcripts(layout, report):
     """Runs last in the session (conftest): scans the log files of the three functions, which by
     then hold every call the suite made, crashes and errors included."""
     logs = [layout.dir / "logs" / f"{name}.log" for name in ("submit_batch", "poll_status", "pass1_batch_processor")]
