@@ -20,6 +20,8 @@ REDACTED_FIELDS = frozenset({
     "composite_key", "request", "response", "content", "prompt", "tokens",
 })
 MAX_STRING = 500
+# A traceback is only useful whole; its end (the raising frame and the message) matters most.
+MAX_STACK = 8000
 _write_lock = threading.Lock()
 
 
@@ -27,11 +29,18 @@ def _clean(value: Any, depth: int = 0) -> Any:
     if depth > 4:
         return "..."
     if isinstance(value, dict):
-        return {k: _clean(v, depth + 1) for k, v in value.items() if k not in REDACTED_FIELDS}
+        return {k: _tail(v) if k == "stack" else _clean(v, depth + 1)
+                for k, v in value.items() if k not in REDACTED_FIELDS}
     if isinstance(value, (list, tuple)):
         return [_clean(v, depth + 1) for v in list(value)[:50]]
     if isinstance(value, str) and len(value) > MAX_STRING:
         return value[:MAX_STRING] + "..."
+    return value
+
+
+def _tail(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_STACK:
+        return "..." + value[-MAX_STACK:]
     return value
 
 
