@@ -60,8 +60,12 @@ def size_label(mb: float) -> str:
 def run_worker(stage: str, path: Path, config: synth.SynthConfig) -> dict:
     """A stage in a fresh interpreter (bench/worker.py)."""
     config_json = json.dumps({k: getattr(config, k) for k in config.__dataclass_fields__})
+    # Every stage runs with the allocator setting the processor is deployed with, so that the memory
+    # figures compare like with like (infra/deploy.py: PROCESSOR_MALLOC_ENV).
+    from infra.deploy import PROCESSOR_MALLOC_ENV
+
     out = subprocess.run([sys.executable, "-m", "bench.worker", stage, str(path), config_json],
-                         cwd=REPO_ROOT, capture_output=True, text=True)
+                         cwd=REPO_ROOT, capture_output=True, text=True, env={**os.environ, **PROCESSOR_MALLOC_ENV})
     if out.returncode != 0:
         raise RuntimeError(f"stage {stage} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])

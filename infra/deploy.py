@@ -96,6 +96,12 @@ class Step:
         return line
 
 
+# glibc gives each thread that allocates its own arena and keeps freed pages there: with the chunk
+# I/O threads the processor's RSS kept growing with file size (188 MiB over its base for 1 GB in
+# `make bench`); two arenas hold it flat (69 MiB for 100 MB and for 1 GB) at no measurable speed cost.
+PROCESSOR_MALLOC_ENV = {"MALLOC_ARENA_MAX": "2"}
+
+
 def functions(cfg: Config) -> list[FunctionSpec]:
     common = {"GOOGLE_CLOUD_PROJECT": cfg.project, "VERTEX_AI_LOCATION": cfg.region,
               "INPUT_BUCKET": cfg.input_bucket, "OUTPUT_BUCKET": cfg.output_bucket, "BQ_DATASET": cfg.dataset}
@@ -105,7 +111,7 @@ def functions(cfg: Config) -> list[FunctionSpec]:
                       "VERTEX_FALLBACK_LOCATION": cfg.fallback_region or cfg.region}),
         FunctionSpec("poll_status", "poll-status", "512Mi", 120, "sa-poll-status", common),
         FunctionSpec("pass1_batch_processor", "pass1-batch-processor", "2Gi", 600, "sa-pass1-processor",
-                     {**common, "PROCESSOR_TIME_BUDGET_SECONDS": "480"}),
+                     {**common, "PROCESSOR_TIME_BUDGET_SECONDS": "480", **PROCESSOR_MALLOC_ENV}),
     ]
 
 

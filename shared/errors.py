@@ -134,6 +134,8 @@ def to_pipeline_error(exc: BaseException) -> PipelineError:
     from google.api_core import exceptions as gexc
 
     name = type(exc).__name__
+    if isinstance(exc, gexc.RetryError):  # a retry policy's deadline passed on a transient error
+        return UpstreamUnavailable(f"still failing after retries: {name}", details={"type": name})
     if is_transient(exc):
         return UpstreamUnavailable(f"upstream service unavailable: {name}",
                                    details={"type": name, "reason": _bigquery_reason(exc)})

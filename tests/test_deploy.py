@@ -158,3 +158,10 @@ def test_dry_run_runs_nothing_and_create_steps_are_guarded(script):
     for line in script.splitlines():
         if re.search(r"\b(create|mk)\b", line) and "scheduler jobs" not in line and not line.startswith("#"):
             assert "||" in line, line
+
+
+def test_the_processor_is_deployed_with_two_malloc_arenas(script):
+    """Without it the processor's memory grows with file size (see infra/deploy.py)."""
+    deploys = {c[3]: c for c in commands(script) if c[:3] == ["gcloud", "functions", "deploy"]}
+    env = next(t for t in deploys["pass1-batch-processor"] if t.startswith("--set-env-vars="))
+    assert "MALLOC_ARENA_MAX=2" in env.split("=", 1)[1].split(",")

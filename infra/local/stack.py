@@ -57,7 +57,8 @@ def _function_service(name: str, port_attr: str) -> Service:
             f"--port={getattr(l, port_attr)}",
         ],
         ready_url=lambda l: f"http://127.0.0.1:{getattr(l, port_attr)}/",
-        env=lambda l: {**l.env_vars(), "PYTHONPATH": str(REPO_ROOT)},
+        # The same allocator setting as deployed (infra/deploy.py: PROCESSOR_MALLOC_ENV).
+        env=lambda l: {**l.env_vars(), "PYTHONPATH": str(REPO_ROOT), "MALLOC_ARENA_MAX": "2"},
     )
 
 

@@ -29,6 +29,8 @@ def test_one_table_classifies(exc, transient):
     (gexc.NotFound("no table"), NotFound, 404, "NOT_FOUND"),
     (gexc.Conflict("exists"), Conflict, 409, "CONFLICT"),
     (KeyError("x"), InternalError, 500, "INTERNAL"),
+    (gexc.RetryError("deadline", cause=gexc.ServiceUnavailable("down")), UpstreamUnavailable, 503,
+     "UPSTREAM_UNAVAILABLE"),
     (ValidationError("v", field="f"), ValidationError, 400, "VALIDATION_ERROR"),
 ])
 def test_mapping_to_answers(exc, expected, status, code):

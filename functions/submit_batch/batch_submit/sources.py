@@ -11,7 +11,7 @@ from typing import Iterator
 
 import orjson
 
-from shared.retry import call_with_retry
+from shared.retry import api_retry, call_with_retry
 
 from batch_submit.request import GcsSource, TableSource
 
@@ -56,9 +56,12 @@ def table_records(source: TableSource) -> Iterator[dict]:
 
     sql, params = table_query(source)
     client = bigquery_client()
-    job = call_with_retry(client.query, sql, job_config=bigquery.QueryJobConfig(query_parameters=params))
+    # retry/job_retry None: the client's own policies wait up to 600 s, past the function's timeout;
+    # shared.retry bounds an outage (and the page fetches below use the same bounded policy).
+    job = call_with_retry(client.query, sql, job_config=bigquery.QueryJobConfig(query_parameters=params),
+                          retry=None, job_retry=None)
     # result() pages through the answer: one page of rows in memory at a time.
-    for row in call_with_retry(job.result, page_size=BQ_PAGE_SIZE):
+    for row in call_with_retry(job.result, page_size=BQ_PAGE_SIZE, retry=api_retry()):
         yield {column: row.get(column) for column in COLUMNS}
 
 
