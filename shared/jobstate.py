@@ -56,8 +56,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.PROCESSING: frozenset({S.COMPLETED, S.FAILED, S.PENDING_PROCESSING, S.CANCELLED}),
     # COMPLETED -> SUBMITTED: retry_failed resubmits the requests the processor set aside.
     S.COMPLETED: frozenset({S.SUBMITTED}),
-    # FAILED/CANCELLED -> PENDING_SUBMISSION: force resubmission.
-    S.FAILED: frozenset({S.PENDING_SUBMISSION}),
+    # FAILED/CANCELLED -> PENDING_SUBMISSION: force resubmission. FAILED -> PROCESSING: the processor
+    # resumes a run it failed itself, on an explicit resume_failed (the model's output is kept).
+    S.FAILED: frozenset({S.PENDING_SUBMISSION, S.PROCESSING}),
     S.CANCELLED: frozenset({S.PENDING_SUBMISSION}),
 }
 

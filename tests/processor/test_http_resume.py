@@ -238,3 +238,47 @@ def test_recreated_tables_are_loaded_again(proc, put, out_dir, rows, layout):
     out, dead = assert_landed(rows, again)
     assert (len(out), len(dead)) == (4, 1)
     assert {r["run_id"] for r in out} == {first["row_run_id"]}
+
+
+def test_a_run_failed_by_the_processor_resumes_on_resume_failed(proc, put, out_dir, make_run, uid, rows,
+                                                                 bigquery_client, layout, firestore_client):
+    """A terminal error fails the run (500, FAILED, last_error.stage processing); a plain call is then
+    a 409; once the table is fixed, resume_failed carries on from the checkpoints, exactly once."""
+    from google.cloud import bigquery
+
+    from infra.local.provision import load_schema, table_schemas
+
+    dead_table = f"{layout.project}.{layout.dataset}.{DEAD}"
+    schema = load_schema(table_schemas(layout)[DEAD])
+    bigquery_client.delete_table(dead_table)
+    bigquery_client.create_table(bigquery.Table(dead_table, schema=[*schema, bigquery.SchemaField(
+        "triage", "STRING", "REQUIRED")]))
+    lines = many(10)
+    lines[5] = failed("tok5", "INT-5", i=5)
+    put(f"{out_dir}/predictions.jsonl", jsonl(lines))
+    make_run(uid, [out_dir])
+    body = {"run_id": uid, "batch_type": "pass1", "chunk_size": 4}
+
+    status, answer = proc(body)
+    assert status == 500 and answer["error"]["code"] == "INTERNAL", answer
+    record = make_run.store.get(uid, "pass1")
+    assert record["state"] == "FAILED" and record["last_error"]["stage"] == "processing"
+    status, answer = proc(body)
+    assert status == 409 and answer["error"]["code"] == "CONFLICT", answer
+
+    bigquery_client.delete_table(dead_table)
+    bigquery_client.create_table(bigquery.Table(dead_table, schema=schema))
+    status, answer = proc({**body, "resume_failed": True})
+    assert status == 200 and answer["status"] == "success", answer
+    assert (answer["processed_records"], answer["inserted_rows"], answer["failed_records"]) == (10, 9, 1)
+    out, dead = assert_landed(rows, answer)
+    assert [r["line_number"] for r in out] == [1, 2, 3, 4, 5, 7, 8, 9, 10]
+    assert [d["line_number"] for d in dead] == [6]
+    assert make_run.store.get(uid, "pass1")["state"] == "COMPLETED"
+
+
+def test_resume_failed_does_not_reopen_a_run_vertex_failed(proc, put, out_dir, make_run, uid):
+    put(f"{out_dir}/predictions.jsonl", jsonl(many(3)))
+    make_run(uid, [out_dir], state="FAILED")
+    status, answer = proc({"run_id": uid, "batch_type": "pass1", "resume_failed": True})
+    assert status == 409 and answer["error"]["details"]["state"] == "FAILED", answer

@@ -30,11 +30,13 @@ def store(stack, firestore_client, clock):
     return JobStore(firestore_client, collection=stack["JOBS_COLLECTION"], clock=clock)
 
 
-def test_table_covers_every_state_and_final_states_only_leave_by_resubmission():
+def test_table_covers_every_state_and_final_states_only_leave_by_resubmission_or_resume():
     assert set(TRANSITIONS) == {S.PENDING_SUBMISSION, S.SUBMITTED, S.RUNNING, S.PENDING_PROCESSING,
                                 S.PROCESSING, S.COMPLETED, S.FAILED, S.CANCELLED}
-    for state in FINAL_STATES:
+    for state in FINAL_STATES - {S.FAILED}:
         assert TRANSITIONS[state] <= {S.PENDING_SUBMISSION, S.SUBMITTED}
+    # A processing failure is resumed from its checkpoints (resume_failed), never a Vertex failure.
+    assert TRANSITIONS[S.FAILED] == {S.PENDING_SUBMISSION, S.PROCESSING}
     assert not can_transition(S.COMPLETED, S.PROCESSING)
 
 

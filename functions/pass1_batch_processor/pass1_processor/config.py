@@ -13,7 +13,7 @@ from typing import Any
 from shared.config import Settings, env_float, env_int
 from shared.errors import ValidationError
 from shared.identifiers import GcsPath, TableRef, check_project, parse_gcs_uri
-from shared.validation import get_choice, get_float, get_int, get_str, get_str_list, run_identity
+from shared.validation import get_bool, get_choice, get_float, get_int, get_str, get_str_list, run_identity
 
 WRITE_METHODS = ("load", "streaming")
 # Lines per chunk: one lookup query, one dedupe query and one load job per chunk. 5,000 keeps a
@@ -69,6 +69,9 @@ class ProcessorConfig:
     memory_limit_mb: int
     time_budget_seconds: float
     write_method: str
+    # An operator's explicit "carry on": a run the processor failed (e.g. a table that refused a load,
+    # fixed since) is processed again from its checkpoints instead of being submitted again.
+    resume_failed: bool
     lease_seconds: float
     jobs_collection: str
     allowed_buckets: frozenset[str]
@@ -103,6 +106,7 @@ class ProcessorConfig:
                 body, "time_budget_seconds", minimum=0.0, maximum=3600.0,
                 default=env_float("PROCESSOR_TIME_BUDGET_SECONDS", DEFAULT_TIME_BUDGET_SECONDS)),
             write_method=get_choice(body, "write_method", WRITE_METHODS, default="load"),
+            resume_failed=get_bool(body, "resume_failed", default=False),
             lease_seconds=env_float("PROCESSOR_LEASE_SECONDS", DEFAULT_LEASE_SECONDS),
             jobs_collection=settings.jobs_collection,
             allowed_buckets=settings.allowed_buckets,

@@ -1,7 +1,8 @@
 """What a call works on: a run (job record in Firestore) or an ad hoc scope (output dirs only).
 
 With run_id the run document is read: a COMPLETED run is answered from its stored totals; a run in
-PENDING_PROCESSING or PROCESSING is processed; any other state is a 409. Its output directories come
+PENDING_PROCESSING or PROCESSING is processed (and a run the processor itself failed, when the call
+says `resume_failed`); any other state is a 409. Its output directories come
 from the request or from the document (`output_dirs`, `jobs[].output_dir`), and the run completes
 only when every file of every one of its directories is done.
 
@@ -22,6 +23,8 @@ from shared.identifiers import parse_gcs_uri
 from shared.jobstate import JobState, JobStore
 
 PROCESSABLE_STATES = frozenset({JobState.PENDING_PROCESSING, JobState.PROCESSING})
+# last_error.stage of a run failed by the processor (not by Vertex AI or submission): resumable.
+PROCESSING_STAGE = "processing"
 SCOPES_SUFFIX = "_processor_scopes"
 DEFAULT_BATCH_TYPE = "pass1"
 
@@ -50,7 +53,7 @@ def resolve_scope(config: ProcessorConfig, firestore, store: JobStore | None) ->
         return _adhoc_scope(config, firestore)
     record = store.require(config.run_id, config.batch_type)
     state = record.get("state")
-    if state != JobState.COMPLETED and state not in PROCESSABLE_STATES:
+    if state != JobState.COMPLETED and state not in processable_states(config, record):
         raise Conflict(f"run '{config.run_id}' is {state}, not ready for processing",
                        details={"state": state, "last_error": record.get("last_error")})
     run_dirs = run_output_dirs(record, config.allowed_buckets)
@@ -61,6 +64,14 @@ def resolve_scope(config: ProcessorConfig, firestore, store: JobStore | None) ->
     all_dirs = tuple({d.path: d for d in run_dirs + work}.values())
     return Scope(f"{config.batch_type}__{config.run_id}", config.run_id, config.run_id, config.batch_type,
                  store.ref(config.run_id, config.batch_type), work, all_dirs, record)
+
+
+def processable_states(config: ProcessorConfig, record: dict | None) -> frozenset[str]:
+    """The states this call may process from: FAILED too when asked to resume a processing failure."""
+    failed_here = bool(record) and (record.get("last_error") or {}).get("stage") == PROCESSING_STAGE
+    if config.resume_failed and failed_here:
+        return PROCESSABLE_STATES | {JobState.FAILED}
+    return PROCESSABLE_STATES
 
 
 def _adhoc_scope(config: ProcessorConfig, firestore) -> Scope:

@@ -20,7 +20,7 @@ from pass1_processor.filework import BUSY, DONE, Budget, FileWorker
 from pass1_processor.memory import MemoryWatch, memory_limit_bytes
 from pass1_processor.rows import RowPlan
 from pass1_processor.schema import table_info
-from pass1_processor.scope import PROCESSABLE_STATES, Scope, resolve_scope
+from pass1_processor.scope import PROCESSABLE_STATES, PROCESSING_STAGE, Scope, processable_states, resolve_scope
 from shared.config import Settings
 from shared.faults import crash_point
 from shared.errors import Conflict, NotFound, ValidationError, is_transient, to_pipeline_error
@@ -102,7 +102,8 @@ def _write_target(config: ProcessorConfig, scope: Scope) -> WriteTarget:
 
 def _start(config: ProcessorConfig, scope: Scope, jobs: JobStore | None) -> None:
     if jobs is not None:
-        jobs.transition(config.run_id, config.batch_type, JobState.PROCESSING, allowed_from=PROCESSABLE_STATES)
+        jobs.transition(config.run_id, config.batch_type, JobState.PROCESSING,
+                        allowed_from=processable_states(config, scope.record))
     else:  # the ad hoc scope document says what its checkpoints are about
         from shared.retry import call_with_retry
 
@@ -166,7 +167,7 @@ def _record_error(config: ProcessorConfig, jobs: JobStore | None, exc: Exception
     if jobs is None:
         return
     err = to_pipeline_error(exc)
-    last_error = {"code": err.code, "message": err.message, "at": utcnow()}
+    last_error = {"code": err.code, "message": err.message, "stage": PROCESSING_STAGE, "at": utcnow()}
     terminal = err.http_status >= 500 and not is_transient(exc) and not isinstance(exc, Conflict)
     try:
         if terminal:
