@@ -61,7 +61,7 @@ def test_repair_input_is_bounded(monkeypatch):
     parsed = parse_model_text(big)
     assert parsed.reason == "invalid_json" and "too large" in parsed.detail
     assert calls == []
-    assert parse_model_text("{'a': 'b'}").payload == {"x": 1} and calls == [1]
+    assert parse_model_text("{a: 'b'}").payload == {"x": 1} and calls == [1]  # unquoted key: json_repair's
 
 
 def test_isolate_prefers_the_fence_and_cuts_prose():
@@ -78,3 +78,38 @@ def test_trailing_commas_anywhere_are_fixed_without_json_repair(text, expected, 
     monkeypatch.setattr(repair, "_repair", lambda candidate: pytest.fail("json_repair was called"))
     parsed = parse_model_text(text)
     assert (parsed.payload, parsed.repaired) == (expected, True)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("{'summary': 'the customer's bill', 'topics': ['a', 'b'], 'score': 3}",
+     {"summary": "the customer's bill", "topics": ["a", "b"], "score": 3}),
+    ("{'summary': 'late, again', 'ok': true}", {"summary": "late, again", "ok": True}),
+    ('{"summary": "the call was cu', {"summary": "the call was cu"}),
+    ('{"summary": "ok", "topics": ["billing", "ro', {"summary": "ok", "topics": ["billing", "ro"]}),
+    ('{"summary": "ok", "topics": ["billing"], "follow_up_', {"summary": "ok", "topics": ["billing"]}),
+    ('{"summary": "ok", "score": 4, "flag": tr', {"summary": "ok", "score": 4}),
+    ('{"summary": "ok", "nested": {"a": 1, "b":', {"summary": "ok", "nested": {"a": 1}}),
+    ('{"summary": "a \\"quote\\" and \\', {"summary": 'a "quote" and '}),
+])
+def test_cut_short_and_single_quoted_answers_are_fixed_without_json_repair(text, expected, monkeypatch):
+    monkeypatch.setattr(repair, "_repair", lambda candidate: pytest.fail("json_repair was called"))
+    parsed = parse_model_text(text)
+    assert (parsed.payload, parsed.repaired) == (expected, True)
+
+
+@pytest.mark.parametrize("text", [
+    '{"summary": "ok", "topics": ["a", "b"], "score": 3',
+    "{'summary': 'it's fine', 'score': 2}",
+    '{"summary": "ok", "flags": {"x": [1, 2, {"y": "z',
+])
+def test_quick_fixes_agree_with_json_repair(text, monkeypatch):
+    import json_repair
+
+    expected = json_repair.loads(text, skip_json_loads=True)
+    assert parse_model_text(text).payload == expected
+
+
+def test_escaped_single_quotes_inside_a_single_quoted_answer(monkeypatch):
+    monkeypatch.setattr(repair, "_repair", lambda candidate: pytest.fail("json_repair was called"))
+    text = "{'summary': 'saying \\'I was billed twice\\' on the call', 'score': 2}"
+    assert parse_model_text(text).payload == {"summary": "saying 'I was billed twice' on the call", "score": 2}

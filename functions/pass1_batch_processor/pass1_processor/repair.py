@@ -1,8 +1,8 @@
 """The model's text -> the JSON object it meant.
 
 Order of attempts, cheapest first: a strict parse of the whole text; the JSON isolated from markdown
-fences and prose, parsed strictly; a trailing comma before the final brace removed; and only then
-json_repair, on a bounded input (its time grows non-linearly with size; a 35 KB string took over 20 s).
+fences and prose, parsed strictly; trailing commas removed; single quotes re-quoted and a cut-short
+object closed (quickfix.py, linear time); and only then json_repair, on a bounded input (its time grows non-linearly with size; a 35 KB string took over 20 s).
 The payload must be a JSON object. `repaired` is true only when the JSON itself had to be changed
 (comma removed or json_repair); unwrapping fences and prose is not a repair.
 """
@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 
 import orjson
+
+from pass1_processor.quickfix import close_truncated, requote
 
 # About 80 ms of json_repair on this machine (2-3 us per character); a longer malformed text is
 # dead-lettered as too large instead of stalling the chunk.
@@ -60,7 +62,26 @@ def parse_model_text(text: str) -> Parsed:
             return _object(orjson.loads(fixed), repaired=True)
         except orjson.JSONDecodeError:
             pass
-    return _repair(candidate)
+    quick = _quick_fix(candidate)
+    return quick if quick is not None else _repair(candidate)
+
+
+def _quick_fix(candidate: str) -> Parsed | None:
+    """Single quotes re-quoted and a cut-short object closed, in linear time (see quickfix.py); None
+    when that does not give an object with fields, and json_repair has to decide."""
+    if len(candidate) > MAX_REPAIR_CHARS:
+        return None
+    text = requote(candidate) or candidate
+    for attempt in (text, TRAILING_COMMA.sub(r"\1", text), close_truncated(text)):
+        if attempt is None or (attempt is candidate):
+            continue
+        try:
+            value = orjson.loads(attempt)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(value, dict) and value:
+            return Parsed(value, repaired=True)
+    return None
 
 
 def isolate_json(text: str) -> str | None:
