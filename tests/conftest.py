@@ -8,9 +8,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -57,17 +55,11 @@ def _reset_stack(request):
     request.getfixturevalue("stack")
     # The Vertex emulator first: its reset waits for running jobs, which could otherwise write into
     # a bucket that was just emptied.
-    _post_json(f"http://127.0.0.1:{manager.layout.vertex_port}/emulator/reset", {})
+    from infra.local.vertex_emulator.control import EmulatorControl
+
+    EmulatorControl(f"http://127.0.0.1:{manager.layout.vertex_port}").reset()
     provision.reset(manager.layout)
     yield
-
-
-def _post_json(url: str, body: dict) -> dict:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        raw = resp.read()
-    return json.loads(raw) if raw else {}
 
 
 @pytest.fixture
@@ -78,6 +70,29 @@ def layout(stack_manager) -> StackLayout:
 @pytest.fixture
 def storage_client(stack):
     return provision.storage_client(StackLayout.from_env())
+
+
+@pytest.fixture
+def put(storage_client):
+    """put(uri, bytes): write an object to the Storage emulator."""
+
+    def write(uri: str, data: bytes) -> str:
+        bucket, _, name = uri[5:].partition("/")
+        storage_client.bucket(bucket).blob(name).upload_from_string(data)
+        return uri
+
+    return write
+
+
+@pytest.fixture
+def read_object(storage_client):
+    """read_object(uri) -> the object's bytes from the Storage emulator."""
+
+    def read(uri: str) -> bytes:
+        bucket, _, name = uri[5:].partition("/")
+        return storage_client.bucket(bucket).blob(name).download_as_bytes()
+
+    return read
 
 
 @pytest.fixture

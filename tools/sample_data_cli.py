@@ -64,11 +64,10 @@ def config_from(args: argparse.Namespace) -> SampleConfig:
 
 def read_env_file(path: str) -> None:
     """Apply KEY=VALUE lines (comments and blanks skipped) without overriding the environment."""
-    for line in Path(path).read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, _, value = line.partition("=")
-            os.environ.setdefault(key.strip(), value.strip().strip('"').strip("'"))
+    from infra.local.layout import read_env_file as parse
+
+    for key, value in parse(Path(path)).items():
+        os.environ.setdefault(key, value)
 
 
 @dataclass

@@ -87,10 +87,15 @@ class StackLayout:
 
 def read_env_file(path: Path) -> dict[str, str]:
     """Parse a stack.env file (KEY=VALUE lines, # comments)."""
+    return parse_env_lines(Path(path).read_text(encoding="utf-8").splitlines())
+
+
+def parse_env_lines(lines) -> dict[str, str]:
+    """KEY=VALUE lines (blanks and # comments skipped; quotes around a value dropped) as a dict."""
     env = {}
-    for line in path.read_text().splitlines():
+    for line in lines:
         line = line.strip()
         if line and not line.startswith("#") and "=" in line:
             key, value = line.split("=", 1)
-            env[key] = value
+            env[key.strip()] = value.strip().strip('"').strip("'")
     return env

@@ -42,27 +42,6 @@ def out_dir(layout, uid) -> str:
 
 
 @pytest.fixture
-def put(storage_client):
-    """put(uri, bytes): write an object to the Storage emulator."""
-
-    def write(uri: str, data: bytes) -> str:
-        bucket, _, name = uri[5:].partition("/")
-        storage_client.bucket(bucket).blob(name).upload_from_string(data)
-        return uri
-
-    return write
-
-
-@pytest.fixture
-def read_object(storage_client):
-    def read(uri: str) -> bytes:
-        bucket, _, name = uri[5:].partition("/")
-        return storage_client.bucket(bucket).blob(name).download_as_bytes()
-
-    return read
-
-
-@pytest.fixture
 def list_objects(storage_client):
     def names(uri_prefix: str) -> list[str]:
         bucket, _, prefix = uri_prefix[5:].partition("/")

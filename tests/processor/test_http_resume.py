@@ -19,6 +19,21 @@ def _dir_body(out_dir: str, **extra) -> dict:
     return {"output_info": {"gcsOutputDirectory": out_dir}, **extra}
 
 
+def dead_letter_table(bigquery_client, layout, *, broken: bool) -> None:
+    """Re-create the dead-letter table: broken, with a required column the processor does not fill
+    (every dead-letter load fails), or as the schema in infra/ has it."""
+    from google.cloud import bigquery
+
+    from infra.local.provision import load_schema, table_schemas
+
+    table = f"{layout.project}.{layout.dataset}.{DEAD}"
+    schema = load_schema(table_schemas(layout)[DEAD])
+    if broken:
+        schema = [*schema, bigquery.SchemaField("triage", "STRING", "REQUIRED")]
+    bigquery_client.delete_table(table)
+    bigquery_client.create_table(bigquery.Table(table, schema=schema))
+
+
 def _file_doc(make_run, run_id: str, uri: str):
     return make_run.store.ref(run_id, "pass1").collection(FILES_COLLECTION).document(file_doc_id(uri))
 
@@ -137,15 +152,7 @@ def test_crash_between_a_chunks_writes_is_replayed_exactly(proc, put, out_dir, r
     a required column the processor does not know): a JSON 500, the chunk's range left pending. Once
     the table is fixed, the next call replays exactly that range: the rows already written count
     once, nothing lands twice."""
-    from google.cloud import bigquery
-
-    from infra.local.provision import load_schema, table_schemas
-
-    dead_table = f"{layout.project}.{layout.dataset}.{DEAD}"
-    schema = load_schema(table_schemas(layout)[DEAD])
-    bigquery_client.delete_table(dead_table)
-    bigquery_client.create_table(bigquery.Table(dead_table, schema=[*schema, bigquery.SchemaField(
-        "triage", "STRING", "REQUIRED")]))
+    dead_letter_table(bigquery_client, layout, broken=True)
     lines = many(10)
     lines[5] = failed("tok5", "INT-5", i=5)
     lines[8] = failed("tok8", "INT-8", i=8)
@@ -156,8 +163,7 @@ def test_crash_between_a_chunks_writes_is_replayed_exactly(proc, put, out_dir, r
     out, dead = landed(rows)
     assert [r["line_number"] for r in out] == [1, 2, 3, 4, 5, 7, 8]  # chunk 2's output rows landed
     assert dead == []
-    bigquery_client.delete_table(dead_table)
-    bigquery_client.create_table(bigquery.Table(dead_table, schema=schema))
+    dead_letter_table(bigquery_client, layout, broken=False)
     status, answer = proc(body)
     assert status == 200 and answer["status"] == "success", answer
     assert (answer["processed_records"], answer["inserted_rows"], answer["failed_records"],
@@ -244,15 +250,7 @@ def test_a_run_failed_by_the_processor_resumes_on_resume_failed(proc, put, out_d
                                                                  bigquery_client, layout, firestore_client):
     """A terminal error fails the run (500, FAILED, last_error.stage processing); a plain call is then
     a 409; once the table is fixed, resume_failed carries on from the checkpoints, exactly once."""
-    from google.cloud import bigquery
-
-    from infra.local.provision import load_schema, table_schemas
-
-    dead_table = f"{layout.project}.{layout.dataset}.{DEAD}"
-    schema = load_schema(table_schemas(layout)[DEAD])
-    bigquery_client.delete_table(dead_table)
-    bigquery_client.create_table(bigquery.Table(dead_table, schema=[*schema, bigquery.SchemaField(
-        "triage", "STRING", "REQUIRED")]))
+    dead_letter_table(bigquery_client, layout, broken=True)
     lines = many(10)
     lines[5] = failed("tok5", "INT-5", i=5)
     put(f"{out_dir}/predictions.jsonl", jsonl(lines))
@@ -266,8 +264,7 @@ def test_a_run_failed_by_the_processor_resumes_on_resume_failed(proc, put, out_d
     status, answer = proc(body)
     assert status == 409 and answer["error"]["code"] == "CONFLICT", answer
 
-    bigquery_client.delete_table(dead_table)
-    bigquery_client.create_table(bigquery.Table(dead_table, schema=schema))
+    dead_letter_table(bigquery_client, layout, broken=False)
     status, answer = proc({**body, "resume_failed": True})
     assert status == 200 and answer["status"] == "success", answer
     assert (answer["processed_records"], answer["inserted_rows"], answer["failed_records"]) == (10, 9, 1)

@@ -180,16 +180,6 @@ def uid() -> str:
 
 
 @pytest.fixture
-def put(storage_client):
-    def write(uri: str, data: bytes) -> str:
-        bucket, _, name = uri[5:].partition("/")
-        storage_client.bucket(bucket).blob(name).upload_from_string(data)
-        return uri
-
-    return write
-
-
-@pytest.fixture
 def new_run(functions, firestore_client, layout, put, uid):
     """new_run(files=2, per_file=5) -> (run_id, body, Expected): prediction files uploaded and a
     run document in PENDING_PROCESSING naming their directory, as poll_status leaves it."""

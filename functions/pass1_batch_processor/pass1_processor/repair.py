@@ -71,9 +71,12 @@ def _quick_fix(candidate: str) -> Parsed | None:
     when that does not give an object with fields, and json_repair has to decide."""
     if len(candidate) > MAX_REPAIR_CHARS:
         return None
-    text = requote(candidate) or candidate
-    for attempt in (text, TRAILING_COMMA.sub(r"\1", text), close_truncated(text)):
-        if attempt is None or (attempt is candidate):
+    requoted = requote(candidate)
+    text = requoted or candidate
+    # The candidate itself and its trailing-comma fix were parsed already; only what requoting changed.
+    tries = (requoted, TRAILING_COMMA.sub(r"\1", requoted)) if requoted else ()
+    for attempt in (*tries, close_truncated(text)):
+        if attempt is None:
             continue
         try:
             value = orjson.loads(attempt)

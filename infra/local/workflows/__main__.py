@@ -85,14 +85,10 @@ def _execution_args(text: str) -> Any:
 
 
 def _environment(files: list[str], pairs: list[str]) -> dict[str, str]:
+    from infra.local.layout import parse_env_lines
+
     lines = [line for name in files for line in Path(name).read_text(encoding="utf-8").splitlines()] + pairs
-    env = {}
-    for line in lines:
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, value = line.split("=", 1)
-            env[key.strip()] = value.strip()
-    return env
+    return parse_env_lines(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
