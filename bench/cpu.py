@@ -106,6 +106,7 @@ def prepare(rows_sink: _Sink, retry_sink: _Sink):
     chunk_module.existing_keys = lambda table, run_id, keys, client=None: {}
     chunk_module.fetch_lookup = memlookup.fetch_lookup
     chunk_module.load_rows = functools.partial(writer.load_rows, client=FakeBigQuery(rows_sink))
+    chunk_module.load_serialized = functools.partial(writer.load_serialized, client=FakeBigQuery(rows_sink))
     chunk_module.write_retry_requests = functools.partial(write_retry_requests, client=FakeStorage(retry_sink))
     output, dead = table_info("pass1_analysis", "pass1_analysis.json"), table_info("pass1_dead_letter",
                                                                                    "pass1_dead_letter.json")
@@ -156,7 +157,7 @@ def _run(path: Path, target, rows_sink: _Sink, retry_sink: _Sink) -> dict:
         offset, next_line = 0, 1
         while offset < size:
             chunk = Chunk(file, offset, offset, next_line, next_line - 1)
-            _fill(chunk, lines, memory.next_chunk_lines(), DEFAULT_CHUNK_MAX_BYTES, None)
+            _fill(chunk, lines, memory.next_chunk_lines(), DEFAULT_CHUNK_MAX_BYTES, None, target.plan.prepare)
             totals.add(process_chunk(target, chunk, datetime.now(timezone.utc).isoformat()))
             offset, next_line, chunks = chunk.end, chunk.last_line + 1, chunks + 1
     finally:

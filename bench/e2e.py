@@ -210,7 +210,7 @@ class Timers:
 def instrumented(timers: Timers):
     """Timers around the processor's service calls, at the names its modules call them by."""
     import_processor()
-    from pass1_processor import checkpoint, chunk, filework, service
+    from pass1_processor import checkpoint, chunk, filework, rows, service
 
     saved = []
 
@@ -228,8 +228,10 @@ def instrumented(timers: Timers):
     patch(filework, "extract_line", "extract")
     patch(chunk, "existing_keys", "dedupe_query")
     patch(chunk, "fetch_lookup", "lookup_query")
+    patch(rows.RowPlan, "prepare", "rows")  # each record serialized as it is extracted
     patch(chunk, "_rows", "rows")
     patch(chunk, "load_rows", "write_load_jobs")
+    patch(chunk, "load_serialized", "write_load_jobs")
     patch(chunk, "write_retry_requests", "write_retry_file")
     patch(filework, "process_chunk", "chunk_after_extract")  # dedupe, lookup, rows, writes
     for method in ("claim", "write_intent", "commit", "release", "read_all"):

@@ -25,13 +25,24 @@ def lookup_values(token: str, interaction_id: str) -> dict | None:
 
 
 def fetch_lookup(table, tokens: Iterable[str], columns: Iterable[str], client=None) -> dict:
-    """Stand-in for pass1_processor.lookup.fetch_lookup, same signature and answer shape."""
-    wanted = [c for c in columns if c not in ("phone_number_token", "interaction_id")]
+    """Stand-in for pass1_processor.lookup.fetch_lookup, same signature and answer shape. Rows with the
+    same values are one shared dict (the row builder copies them), so that this stand-in costs a
+    dictionary lookup per token, as a table held in memory would, and not the making of each row."""
+    wanted = tuple(c for c in columns if c not in ("phone_number_token", "interaction_id"))
+    rows = _ROWS.setdefault(wanted, {})
     found = {}
     for token in set(tokens):
         i = synth.index_of(token)
         if i is None or not synth.is_matched(i, _CONFIG):
             continue
-        values = synth.lookup_values(i)
-        found[(token, synth.interaction_of(i))] = {c: values.get(c) for c in wanted}
+        pattern = i % synth.LOOKUP_PERIOD
+        values = rows.get(pattern)
+        if values is None:
+            full = synth.lookup_values(pattern)
+            values = rows[pattern] = {c: full.get(c) for c in wanted}
+        found[(token, synth.interaction_of(i))] = values
     return found
+
+
+# columns asked for -> line index modulo synth.LOOKUP_PERIOD -> that row's values
+_ROWS: dict[tuple[str, ...], dict[int, dict]] = {}

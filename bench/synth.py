@@ -113,6 +113,10 @@ LOOKUP_VALUES = ({"agent_id": "AGT-1026", "queue_name": "tech_support", "channel
                   "customer_segment": "residential"})
 
 
+# lookup_values(i) depends on i only through i % 3, 28, 12 and 900: it repeats with this period.
+LOOKUP_PERIOD = 6300
+
+
 def lookup_values(i: int) -> dict:
     """The lookup columns of line i besides its token and interaction id."""
     return {**LOOKUP_VALUES[i % len(LOOKUP_VALUES)], "started_at": f"2026-01-{1 + i % 28:02d}T{8 + i % 12:02d}:00:00Z",

@@ -1,5 +1,6 @@
 """Value conversion to column types and row building: nothing is silently dropped."""
 
+import orjson
 import pytest
 from google.cloud.bigquery import SchemaField
 
@@ -112,3 +113,44 @@ def test_an_output_table_without_extra_is_refused():
         RowPlan.build(info("out", schema), info("dead", load_schema(SCHEMA_DIR / "pass1_dead_letter.json")),
                       info("lookup", load_schema(SCHEMA_DIR / "interaction_lookup.json")))
     assert err.value.field == "output_table"
+
+
+def test_prepare_serializes_the_record_and_releases_its_payload(plan):
+    rec = record({"summary": "s", "topics": ["a", "b"], "follow_up_required": True, "mood": "calm"})
+    prepared = plan.prepare(rec)
+    assert prepared is rec and rec.payload is None and rec.unconverted == 0
+    row = orjson.loads(plan.row_bytes(rec, plan.context_fragment(CTX), None))
+    assert row == {"composite_key": "KEY", "phone_number_token": "tok", "interaction_id": "INT",
+                   "model_version": "m", "finish_reason": "STOP", "prompt_tokens": 1, "candidates_tokens": 2,
+                   "total_tokens": 3, "repaired": False, "line_number": 7, "summary": "s", "topics": ["a", "b"],
+                   "follow_up_required": True, "extra": {"mood": "calm"}, "lookup_status": "unmatched",
+                   "run_id": "run-1", "batch_type": "pass1", "batch_job": CTX.batch_job,
+                   "source_uri": "gs://b/f.jsonl", "processed_at": CTX.processed_at}
+
+
+@pytest.mark.parametrize("looked_up, expected", [
+    (None, {"lookup_status": "unmatched"}),
+    ({}, {"lookup_status": "matched"}),
+    ({"agent_id": "A1", "duration_seconds": 60}, {"lookup_status": "matched", "agent_id": "A1",
+                                                  "duration_seconds": 60}),
+])
+def test_lookup_fragment(plan, looked_up, expected):
+    assert orjson.loads(b"{" + plan.lookup_fragment(looked_up) + b"}") == expected
+
+
+def test_a_table_without_system_columns_gets_none_of_them():
+    keep = {"composite_key", "run_id", "batch_type", "extra", "processed_at", "summary"}
+    schema = [f for f in load_schema(SCHEMA_DIR / "pass1_analysis.json") if f.name in keep]
+    small = RowPlan.build(info("out", schema), info("dead", load_schema(SCHEMA_DIR / "pass1_dead_letter.json")),
+                          info("lookup", load_schema(SCHEMA_DIR / "interaction_lookup.json")))
+    row, _ = small.output_row(record({"summary": "s"}), CTX, {})  # the lookup asks for no column
+    assert row == {"composite_key": "KEY", "run_id": "run-1", "batch_type": "pass1", "extra": None,
+                   "processed_at": CTX.processed_at, "summary": "s"}
+
+
+def test_an_integer_beyond_64_bits_dead_letters_the_line(plan):
+    # json_repair (the last-resort repair) gives Python ints of any size; no JSON writer takes them.
+    out = plan.prepare(record({"summary": "s", "agent_performance_score": 10 ** 30}))
+    assert isinstance(out, DeadLetter)
+    assert (out.line_number, out.reason, out.composite_key) == (7, "number_out_of_range", "KEY")
+    assert "64-bit" in out.detail and str(10 ** 30) in out.raw

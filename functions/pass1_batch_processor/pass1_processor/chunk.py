@@ -21,8 +21,8 @@ from pass1_processor.discovery import PredictionFile
 from pass1_processor.extract import RAW_LIMIT, DeadLetter, Record
 from pass1_processor.lookup import fetch_lookup
 from pass1_processor.retry_requests import write_retry_requests
-from pass1_processor.rows import UNMATCHED, RowContext, RowPlan
-from pass1_processor.writer import job_id, load_rows, row_id, stream_rows
+from pass1_processor.rows import RowContext, RowPlan
+from pass1_processor.writer import job_id, load_rows, load_serialized, row_id, stream_rows
 from shared.faults import crash_point
 from shared.identifiers import TableRef
 
@@ -58,6 +58,7 @@ def process_chunk(target: WriteTarget, chunk: Chunk, processed_at: str) -> Count
 
     BigQuery round trips dominate a chunk's time, so independent ones run side by side: the dedupe
     and lookup reads, then (load) the output load, the dead-letter load and the retry file."""
+    _prepare(target.plan, chunk)
     counts = _token_counts(chunk.outcomes)
     records = [o for o in chunk.outcomes if isinstance(o, Record)]
     dead = [o for o in chunk.outcomes if isinstance(o, DeadLetter)]
@@ -113,6 +114,14 @@ def _pool() -> ThreadPoolExecutor:
         return _POOL
 
 
+def _prepare(plan: RowPlan, chunk: Chunk) -> None:
+    """Serialize every record not prepared yet (filework prepares them as they are extracted)."""
+    outcomes = chunk.outcomes
+    for index, outcome in enumerate(outcomes):
+        if type(outcome) is Record and outcome.fragment is None:
+            outcomes[index] = plan.prepare(outcome)
+
+
 def _token_counts(outcomes: Sequence) -> Counts:
     counts = Counts()
     for o in outcomes:
@@ -153,26 +162,28 @@ class _RowStats:
         return sum(n for i, n in enumerate(self.unconverted_at) if i not in skip)
 
 
-def _rows(plan: RowPlan, records: list[Record], ctx: RowContext, looked_up: dict) -> tuple[list[dict], _RowStats]:
+def _rows(plan: RowPlan, records: list[Record], ctx: RowContext, looked_up: dict) -> tuple[list[bytes], _RowStats]:
+    """The output rows of prepared records, serialized, with what they count."""
     rows, stats = [], _RowStats([], [])
+    context = plan.context_fragment(ctx)
     for index, record in enumerate(records):
-        row, unconverted = plan.output_row(record, ctx, looked_up.get((record.phone_token, record.interaction_id)))
-        rows.append(row)
-        stats.unconverted_at.append(unconverted)
-        if row.get("lookup_status") == UNMATCHED:
+        found = looked_up.get((record.phone_token, record.interaction_id))
+        rows.append(plan.row_bytes(record, context, found))
+        stats.unconverted_at.append(record.unconverted)
+        if found is None:
             stats.unmatched_at.append(index)
     return rows, stats
 
 
-def _write_output(target: WriteTarget, chunk: Chunk, rows: list[dict], records: list[Record]) -> list[tuple[int, str]]:
+def _write_output(target: WriteTarget, chunk: Chunk, rows: list[bytes], records: list[Record]) -> list[tuple[int, str]]:
     """Write output rows; returns rows refused by a streaming insert (index, message)."""
     if not rows:
         return []
     info = target.plan.output
     if target.write_method == "streaming":
         ids = [row_id(target.run_id, r.composite_key) for r in records]
-        return stream_rows(info, rows, ids)
-    load_rows(info, rows, _chunk_job_id("p1out", target, chunk, info.ref))
+        return stream_rows(info, [orjson.loads(row) for row in rows], ids)
+    load_serialized(info, rows, _chunk_job_id("p1out", target, chunk, info.ref))
     return []
 
 
@@ -181,7 +192,7 @@ def _rejected_to_dead(records: list[Record], rejected: list[tuple[int, str]]) ->
     out = []
     for index, message in rejected:
         record = records[index]
-        raw = orjson.dumps(record.payload)[:RAW_LIMIT].decode("utf-8", "replace")
+        raw = (b"{" + record.fragment + b"}")[:RAW_LIMIT].decode("utf-8", "replace")  # the row's own columns
         out.append(DeadLetter(record.line_number, "insert_rejected", message, record.composite_key, raw))
     return out
 

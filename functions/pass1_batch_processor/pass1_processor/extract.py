@@ -5,7 +5,8 @@ fallback that still recovers the key and the model text where it can. Nothing he
 data: every line ends as exactly one Record or DeadLetter.
 
 Dead-letter reasons: missing_key, bad_key, model_error (Vertex failed the row; its request is kept
-for a retry), empty_response (no text parts), invalid_json, not_an_object, unparseable_line.
+for a retry), empty_response (no text parts), invalid_json, not_an_object, unparseable_line; later
+stages add line_too_long (reader), number_out_of_range (rows) and insert_rejected (streaming).
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ class Record:
     prompt_tokens: int | None
     candidates_tokens: int | None
     total_tokens: int | None
+    # Set by RowPlan.prepare: the record's own columns serialized (JSON object members), and how
+    # many answer values did not fit their column. The payload is released (None) then.
+    fragment: bytes | None = None
+    unconverted: int = 0
 
 
 @dataclass(slots=True)
@@ -110,6 +115,10 @@ def _text(candidate: dict) -> str | None:
     parts = content.get("parts") if isinstance(content, dict) else None
     if not isinstance(parts, list):
         return None
+    if len(parts) == 1:  # the usual answer: one text part
+        part = parts[0]
+        if type(part) is dict and type(text := part.get("text")) is str and not part.get("thought"):
+            return text
     texts = [p["text"] for p in parts
              if isinstance(p, dict) and isinstance(p.get("text"), str) and not p.get("thought")]
     return "".join(texts) if texts else None
@@ -200,6 +209,8 @@ def _str_or_none(value: object) -> str | None:
 
 
 def _int_or_none(value: object) -> int | None:
+    if type(value) is int:
+        return value
     if isinstance(value, bool):
         return None
     if isinstance(value, int):

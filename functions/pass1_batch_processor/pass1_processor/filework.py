@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 from pass1_processor.checkpoint import Checkpoint, CheckpointStore, FileBusy, LeaseLost, Pending
 from pass1_processor.chunk import Chunk, WriteTarget, process_chunk
 from pass1_processor.discovery import PredictionFile
-from pass1_processor.extract import DeadLetter, extract_line
+from pass1_processor.extract import DeadLetter, Record, extract_line
 from pass1_processor.memory import MemoryWatch
 from pass1_processor.reader import Line, blob_fetcher, iter_lines
 from shared.errors import Conflict
@@ -98,7 +98,7 @@ class FileWorker:
         started = time.monotonic()
         chunk = Chunk(file, offset, offset, next_line, next_line - 1, replay=pending is not None)
         limit = None if pending else self.memory.next_chunk_lines()
-        _fill(chunk, lines, limit, self.chunk_max_bytes, pending.end if pending else None)
+        _fill(chunk, lines, limit, self.chunk_max_bytes, pending.end if pending else None, self.target.plan.prepare)
         if pending is None:
             self.store.write_intent(file.uri, Pending(chunk.start, chunk.end, chunk.first_line, chunk.last_line))
             crash_point("intent")
@@ -119,9 +119,11 @@ class FileWorker:
             self.log.warning("could not release lease", file=file.uri, error_type=type(exc).__name__)
 
 
-def _fill(chunk: Chunk, lines: Iterator[Line], max_lines: int | None, max_bytes: int, until: int | None) -> None:
+def _fill(chunk: Chunk, lines: Iterator[Line], max_lines: int | None, max_bytes: int, until: int | None,
+          prepare: Callable[[Record], Record | DeadLetter]) -> None:
     """Extract lines into the chunk: up to max_lines lines or max_bytes bytes, or (a replay) up to
-    byte offset `until` exactly. Blank lines advance the range but are not records."""
+    byte offset `until` exactly. Blank lines advance the range but are not records. Each record is
+    prepared (serialized, RowPlan.prepare) right away, while its objects are hot in the cache."""
     count = size = 0
     if until is not None and until <= chunk.start:
         return
@@ -131,7 +133,8 @@ def _fill(chunk: Chunk, lines: Iterator[Line], max_lines: int | None, max_bytes:
             chunk.outcomes.append(DeadLetter(line.number, "line_too_long", f"the line is longer than "
                                              f"{len(line.data)} bytes", None, line.data[:8192].decode("utf-8", "replace")))
         elif line.data and not line.data.isspace():  # isspace stops at the first visible byte
-            chunk.outcomes.append(extract_line(line.data, line.number))
+            outcome = extract_line(line.data, line.number)
+            chunk.outcomes.append(prepare(outcome) if type(outcome) is Record else outcome)
         count += 1
         size += len(line.data)
         if until is not None:

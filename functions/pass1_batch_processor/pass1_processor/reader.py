@@ -7,8 +7,7 @@ Storage emulator honours `Range: bytes=a-b`, as Cloud Storage does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple
 
 from shared.retry import call_with_retry
 
@@ -22,10 +21,9 @@ MAX_LINE_BYTES = 32 * 1024 * 1024
 Fetch = Callable[[int, int], bytes]  # (start, end exclusive) -> bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
+class Line(NamedTuple):
     """A physical line: its 1-based number, its bytes without the newline, the byte offset after
-    it, and whether it was cut at MAX_LINE_BYTES."""
+    it, and whether it was cut at MAX_LINE_BYTES. A named tuple: one is made per line."""
 
     number: int
     data: bytes

@@ -10,7 +10,7 @@ The payload must be a JSON object. `repaired` is true only when the JSON itself 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 
@@ -29,9 +29,9 @@ FENCE = re.compile(r"```[A-Za-z]*[ \t]*\r?\n?(.*?)```", re.S)
 TRAILING_COMMA = re.compile(r",(\s*[}\]])")
 
 
-@dataclass(frozen=True, slots=True)
-class Parsed:
-    """The outcome: a payload, or a dead-letter reason with a short detail."""
+class Parsed(NamedTuple):
+    """The outcome: a payload, or a dead-letter reason with a short detail. A named tuple: one is
+    made per output line."""
 
     payload: dict | None
     repaired: bool = False
@@ -45,9 +45,11 @@ def parse_model_text(text: str) -> Parsed:
     if not stripped:
         return Parsed(None, reason="empty_response", detail="the model text is empty")
     try:
-        return _object(orjson.loads(stripped), repaired=False)
+        value = orjson.loads(stripped)
     except orjson.JSONDecodeError:
         pass
+    else:
+        return Parsed(value) if type(value) is dict else _object(value, repaired=False)
     candidate = isolate_json(stripped)
     if candidate is None:
         return Parsed(None, reason="invalid_json", detail="no JSON object in the model text")

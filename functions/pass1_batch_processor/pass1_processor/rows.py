@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pass1_processor.extract import DeadLetter, Record
-from pass1_processor.schema import FAIL, Converter, TableInfo, converters
+import orjson
+
+from pass1_processor.extract import RAW_LIMIT, DeadLetter, Record
+from pass1_processor.schema import FAIL, Converter, TableInfo, converters, unchanged_types
 from shared.errors import ValidationError
 
 EXTRA_COLUMN = "extra"
@@ -21,6 +23,8 @@ SYSTEM_COLUMNS = frozenset({
     "total_tokens", "repaired", "source_uri", "line_number", "processed_at",
 })
 MATCHED, UNMATCHED = "matched", "unmatched"
+# Dead-letter reason of an answer holding a value no JSON writer can put in a row.
+OUT_OF_RANGE = "number_out_of_range"
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class RowPlan:
     lookup_columns: tuple[str, ...]
     response: dict[str, Converter]
     absent_system: frozenset[str]  # system columns this output table does not have
+    unchanged: dict[str, frozenset[type]]  # per answer column: value types that need no converter
 
     @classmethod
     def build(cls, output: TableInfo, dead: TableInfo, lookup: TableInfo) -> "RowPlan":
@@ -50,26 +55,41 @@ class RowPlan:
             raise ValidationError(f"output table {output.ref.id} has no JSON column '{EXTRA_COLUMN}' "
                                   "for answer fields without a column", field="output_table")
         lookup_columns = tuple(sorted((lookup.columns & output.columns) - SYSTEM_COLUMNS))
-        response = converters(output.schema, skip=SYSTEM_COLUMNS | set(lookup_columns))
-        return cls(output, dead, lookup_columns, response, SYSTEM_COLUMNS - output.columns)
+        skip = SYSTEM_COLUMNS | set(lookup_columns)
+        return cls(output, dead, lookup_columns, converters(output.schema, skip=skip),
+                   SYSTEM_COLUMNS - output.columns, unchanged_types(output.schema, skip=skip))
 
-    def output_row(self, record: Record, ctx: RowContext, looked_up: dict | None) -> tuple[dict, int]:
-        """The output row of a record and how many answer values did not convert (kept in extra)."""
-        row = {
-            "composite_key": record.composite_key, "run_id": ctx.run_id, "batch_type": ctx.batch_type,
-            "batch_job": ctx.batch_job, "phone_number_token": record.phone_token,
-            "interaction_id": record.interaction_id,
-            "lookup_status": MATCHED if looked_up is not None else UNMATCHED,
-            "model_version": record.model_version, "finish_reason": record.finish_reason,
-            "prompt_tokens": record.prompt_tokens, "candidates_tokens": record.candidates_tokens,
-            "total_tokens": record.total_tokens, "repaired": record.repaired,
-            "source_uri": ctx.source_uri, "line_number": record.line_number, "processed_at": ctx.processed_at,
+    def prepare(self, record: Record) -> Record | DeadLetter:
+        """Serialize the record's own columns (everything but the chunk's context and the lookup)
+        into record.fragment, and release its payload. Called as soon as a line is extracted, while
+        its objects are still in the CPU cache: building and serializing rows later, once the whole
+        chunk is in memory, costs several times more on a small cache. A value JSON cannot hold (an
+        integer beyond 64 bits, from a repaired answer) dead-letters the line instead."""
+        part, unconverted = self._record_columns(record)
+        try:
+            fragment = orjson.dumps(part)[1:-1]
+        except TypeError as exc:  # orjson: "Integer exceeds 64-bit range"
+            import json  # the standard library writes integers of any size: the dead letter keeps it
+
+            return DeadLetter(record.line_number, OUT_OF_RANGE, str(exc), record.composite_key,
+                              json.dumps(part, default=str, ensure_ascii=False)[:RAW_LIMIT])
+        record.fragment, record.unconverted, record.payload = fragment, unconverted, None
+        return record
+
+    def _record_columns(self, record: Record) -> tuple[dict, int]:
+        part = {
+            "composite_key": record.composite_key, "phone_number_token": record.phone_token,
+            "interaction_id": record.interaction_id, "model_version": record.model_version,
+            "finish_reason": record.finish_reason, "prompt_tokens": record.prompt_tokens,
+            "candidates_tokens": record.candidates_tokens, "total_tokens": record.total_tokens,
+            "repaired": record.repaired, "line_number": record.line_number,
         }
-        if looked_up:
-            row.update(looked_up)
         extra, unconverted = None, 0
-        response = self.response
+        response, unchanged = self.response, self.unchanged
         for name, value in record.payload.items():
+            if type(value) in unchanged.get(name, ()):
+                part[name] = value
+                continue
             convert = response.get(name)
             converted = FAIL if convert is None else convert(value)
             if converted is FAIL:
@@ -78,11 +98,40 @@ class RowPlan:
                 extra[name] = value
                 unconverted += convert is not None
             else:
-                row[name] = converted
-        row[EXTRA_COLUMN] = extra
+                part[name] = converted
+        part[EXTRA_COLUMN] = extra
         for name in self.absent_system:
-            row.pop(name, None)
-        return row, unconverted
+            part.pop(name, None)
+        return part, unconverted
+
+    def context_fragment(self, ctx: RowContext) -> bytes:
+        """The columns every row of a chunk shares, serialized once per chunk."""
+        part = {"run_id": ctx.run_id, "batch_type": ctx.batch_type, "batch_job": ctx.batch_job,
+                "source_uri": ctx.source_uri, "processed_at": ctx.processed_at}
+        return orjson.dumps({k: v for k, v in part.items() if k not in self.absent_system})[1:-1]
+
+    def lookup_fragment(self, looked_up: dict | None) -> bytes:
+        """lookup_status and the lookup row's columns (none when unmatched), serialized."""
+        has_status = "lookup_status" not in self.absent_system
+        if looked_up is None:
+            return b'"lookup_status":"unmatched"' if has_status else b""
+        values = orjson.dumps(looked_up)[1:-1]
+        if not has_status:
+            return values
+        return b'"lookup_status":"matched",' + values if values else b'"lookup_status":"matched"'
+
+    def row_bytes(self, record: Record, context: bytes, looked_up: dict | None) -> bytes:
+        """The output row of a prepared record as one JSON object (a line of a load job)."""
+        return b"{" + b",".join([p for p in (record.fragment, self.lookup_fragment(looked_up), context) if p]) + b"}"
+
+    def output_row(self, record: Record, ctx: RowContext, looked_up: dict | None) -> tuple[dict, int]:
+        """The output row of a record as a dict, and how many answer values did not convert (kept
+        in extra). The record is prepared first when it was not."""
+        if record.fragment is None:
+            prepared = self.prepare(record)
+            if isinstance(prepared, DeadLetter):
+                raise ValueError(prepared.detail)
+        return orjson.loads(self.row_bytes(record, self.context_fragment(ctx), looked_up)), record.unconverted
 
     def dead_row(self, dead: DeadLetter, ctx: RowContext) -> dict:
         """The dead-letter row of a line that did not become an output row."""

@@ -59,6 +59,20 @@ def converters(fields, skip: frozenset[str] = frozenset()) -> dict[str, Converte
     return {f.name: converter_for(f) for f in fields if f.name not in skip}
 
 
+# Python types a column takes exactly as they are, by BigQuery type (NULLABLE and REQUIRED columns).
+# The converter would return such a value unchanged; the row builder skips the call (once per
+# answer field of every output line).
+_UNCHANGED = {"STRING": (str,), "BOOL": (bool,), "BOOLEAN": (bool,),
+              "JSON": (str, int, float, bool, list, dict)}
+
+
+def unchanged_types(fields, skip: frozenset[str] = frozenset()) -> dict[str, frozenset[type]]:
+    """Column name -> the value types its converter returns unchanged (None included), for every
+    non-repeated field not in skip."""
+    return {f.name: frozenset((type(None), *_UNCHANGED.get(f.field_type, ()))) for f in fields
+            if f.name not in skip and f.mode != "REPEATED"}
+
+
 def converter_for(field) -> Converter:
     """The converter of one SchemaField, honouring REPEATED and RECORD."""
     if field.field_type in ("RECORD", "STRUCT"):
@@ -74,6 +88,8 @@ def converter_for(field) -> Converter:
 def _repeated(value: Any, base: Converter) -> Any:
     if value is None:
         return []
+    if base is _string and type(value) is list and all(type(item) is str for item in value):
+        return value  # the usual list of labels: nothing to convert
     items = value if isinstance(value, list) else [value]  # a lone value is a list of one
     out = []
     for item in items:
@@ -109,6 +125,8 @@ def _string(value: Any) -> Any:
 
 
 def _integer(value: Any) -> Any:
+    if type(value) is int and INT64_MIN <= value <= INT64_MAX:  # the usual case first
+        return value
     if isinstance(value, bool):
         return FAIL
     if isinstance(value, float):

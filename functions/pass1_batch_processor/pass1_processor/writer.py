@@ -52,8 +52,13 @@ def row_id(*parts: object) -> str:
 def load_rows(info: TableInfo, rows: Sequence[dict], base_job_id: str, client=None) -> str:
     """Append rows with a load job (or find the one that already did); returns the id of the job
     that succeeded. Terminal job failures raise InternalError with BigQuery's errors."""
+    return load_serialized(info, [orjson.dumps(row) for row in rows], base_job_id, client)
+
+
+def load_serialized(info: TableInfo, rows: Sequence[bytes], base_job_id: str, client=None) -> str:
+    """load_rows for rows already serialized, one JSON object each."""
     client = client or _client()
-    data = b"".join(orjson.dumps(row) + b"\n" for row in rows)
+    data = b"\n".join(rows) + b"\n"
     for attempt in range(MAX_LOAD_ATTEMPTS):
         current = base_job_id if attempt == 0 else f"{base_job_id}_r{attempt}"
         job = _start_or_find(client, info, data, current)
