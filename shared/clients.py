@@ -51,13 +51,20 @@ def bigquery_client():
 
 
 @functools.lru_cache(maxsize=None)
-def job_service_client(location: str):
-    """aiplatform_v1 JobServiceClient over REST for one region (Vertex endpoints are regional)."""
-    from google.cloud.aiplatform_v1.services.job_service import JobServiceClient
+def vertex_jobs_client(location: str):
+    """Batch prediction jobs over REST for one region (Vertex endpoints are regional): the emulator
+    without credentials when VERTEX_AI_ENDPOINT is set, else Google with the default credentials."""
+    from shared import vertex_rest
 
     endpoint = os.environ.get("VERTEX_AI_ENDPOINT")
     if endpoint:
-        return JobServiceClient(transport="rest", credentials=_anonymous(),
-                                client_options={"api_endpoint": endpoint})
-    return JobServiceClient(transport="rest",
-                            client_options={"api_endpoint": f"https://{location}-aiplatform.googleapis.com"})
+        return vertex_rest.BatchJobsRest(endpoint, _vertex_session(emulated=True))
+    return vertex_rest.BatchJobsRest(vertex_rest.regional_endpoint(location), _vertex_session(emulated=False))
+
+
+@functools.lru_cache(maxsize=None)
+def _vertex_session(emulated: bool):
+    # One session for every region: it pools connections per host and refreshes one token.
+    from shared import vertex_rest
+
+    return vertex_rest.plain_session() if emulated else vertex_rest.authorized_session()

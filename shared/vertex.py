@@ -1,9 +1,10 @@
-"""Vertex AI batch prediction jobs, through google.cloud.aiplatform_v1.JobServiceClient, as plain dicts.
+"""Vertex AI batch prediction jobs, over the REST API (shared.vertex_rest), as plain dicts.
 
 A thin wrapper used by submit_batch and poll_status: create / get / list-by-labels / cancel, each one
 API call under shared.retry (transient errors only), each job answered as a plain dict (job_to_dict)
-so that callers never touch proto-plus objects. The job states are kept here, explicitly: client
-libraries disagree on which states are final (reference: gcp-facts, "Job states").
+in one shape whatever the API's JSON left out. REST rather than google-cloud-aiplatform: importing
+its JobServiceClient alone cost about 1 s of every cold start. The job states are kept here,
+explicitly: client libraries disagree on which states are final (reference: gcp-facts, "Job states").
 
 Labels carry a run's identity (run_id, batch_type, attempt, shard) so that a job orphaned by a crash
 between "create" and "record" can be found again with a list filter. Label values allow only
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 from shared.errors import UpstreamUnavailable
@@ -117,57 +119,92 @@ def model_resource(model: str) -> str:
 
 
 # --- job -> dict --------------------------------------------------------------------------------
-def _time(pb, field: str) -> str | None:
-    if not pb.HasField(field):
+# RFC 3339 as the API renders a Timestamp: 0, 3, 6 or 9 fractional digits, "Z" (offsets accepted).
+_RFC3339 = re.compile(r"^(?P<seconds>\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2})(?:\.(?P<fraction>\d{1,9}))?"
+                      r"(?P<zone>[Zz]|[+-]\d{2}:\d{2})$")
+
+
+def rfc3339_to_iso(text: str | None) -> str | None:
+    """An API timestamp as ISO UTC with milliseconds and "Z" ('2026-01-02T03:04:05.123Z'), digits
+    past the millisecond dropped, as the proto client's datetimes gave; None for a missing time."""
+    if not text:
         return None
-    return getattr(pb, field).ToDatetime().isoformat(timespec="milliseconds") + "Z"
+    match = _RFC3339.match(text)
+    if not match:
+        raise ValueError(f"not an RFC 3339 timestamp: {text!r}")
+    seconds = match["seconds"].upper()
+    zone = match["zone"].upper()
+    if zone not in ("Z", "+00:00", "-00:00"):
+        moment = datetime.fromisoformat(seconds + zone).astimezone(timezone.utc)
+        seconds = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    millis = ((match["fraction"] or "") + "000")[:3]
+    return f"{seconds}.{millis}Z"
 
 
-def job_to_dict(job) -> dict[str, Any]:
-    """A BatchPredictionJob (proto-plus) as a plain, JSON-ready dict."""
-    pb = type(job).pb(job)
-    stats = pb.completion_stats
-    error = {"code": pb.error.code, "message": pb.error.message} if pb.HasField("error") and pb.error.code else None
-    model = pb.model
+def _count(stats: dict, field: str) -> int:
+    # int64 fields come as JSON strings; a zero count is left out altogether.
+    return int(stats.get(field) or 0)
+
+
+def job_to_dict(job: dict) -> dict[str, Any]:
+    """A BatchPredictionJob as the REST API answers it (proto JSON, where fields at their default
+    value are left out) as a plain, JSON-ready dict."""
+    stats = job.get("completionStats") or {}
+    error = job.get("error") or {}
+    name = job.get("name") or ""
+    model = job.get("model") or ""
     return {
-        "name": pb.name,
-        "display_name": pb.display_name,
-        "state": job.state.name,
+        "name": name,
+        "display_name": job.get("displayName") or "",
+        "state": job.get("state") or UNSPECIFIED,
         "model": model.rsplit("/", 1)[-1] if model else None,
-        "location": location_of(pb.name) if pb.name else None,
-        "labels": dict(pb.labels),
-        "input_uris": list(pb.input_config.gcs_source.uris),
-        "output_prefix": pb.output_config.gcs_destination.output_uri_prefix or None,
-        "output_dir": pb.output_info.gcs_output_directory or None,
-        "completion_stats": {"successful": int(stats.successful_count), "failed": int(stats.failed_count),
-                             "incomplete": int(stats.incomplete_count)},
-        "error": error,
-        "create_time": _time(pb, "create_time"),
-        "start_time": _time(pb, "start_time"),
-        "end_time": _time(pb, "end_time"),
-        "update_time": _time(pb, "update_time"),
+        "location": location_of(name) if name else None,
+        "labels": dict(job.get("labels") or {}),
+        "input_uris": list(((job.get("inputConfig") or {}).get("gcsSource") or {}).get("uris") or []),
+        "output_prefix": ((job.get("outputConfig") or {}).get("gcsDestination") or {}).get("outputUriPrefix") or None,
+        "output_dir": (job.get("outputInfo") or {}).get("gcsOutputDirectory") or None,
+        "completion_stats": {"successful": _count(stats, "successfulCount"), "failed": _count(stats, "failedCount"),
+                             "incomplete": _count(stats, "incompleteCount")},
+        "error": {"code": int(error["code"]), "message": error.get("message") or ""} if error.get("code") else None,
+        "create_time": rfc3339_to_iso(job.get("createTime")),
+        "start_time": rfc3339_to_iso(job.get("startTime")),
+        "end_time": rfc3339_to_iso(job.get("endTime")),
+        "update_time": rfc3339_to_iso(job.get("updateTime")),
+    }
+
+
+def create_body(*, model: str, display_name: str, input_uris: list[str], output_prefix: str,
+                labels: dict[str, str]) -> dict[str, Any]:
+    """The REST body of a new job: JSONL from Cloud Storage in, JSONL to Cloud Storage out."""
+    return {
+        "displayName": display_name,
+        "model": model_resource(model),
+        "inputConfig": {"instancesFormat": "jsonl", "gcsSource": {"uris": list(input_uris)}},
+        "outputConfig": {"predictionsFormat": "jsonl", "gcsDestination": {"outputUriPrefix": output_prefix}},
+        "labels": dict(labels),
     }
 
 
 # --- the client -------------------------------------------------------------------------------
 # One HTTP call may take this long before it counts as failed (then retried): creates and lists are
-# quick on Vertex; without a timeout the REST transport would wait forever on a stuck connection.
+# quick on Vertex; without a timeout a stuck connection would hold the function until it is killed.
 REQUEST_TIMEOUT_SECONDS = 30.0
 # Jobs per list page; a run has a handful of jobs, so one page is the usual case.
 LIST_PAGE_SIZE = 100
 
 
 class VertexJobs:
-    """Batch prediction jobs of one project. `client_for(location)` returns a JobServiceClient for
-    that region (default: shared.clients.job_service_client, which honours VERTEX_AI_ENDPOINT).
-    `deadline` bounds the retries of each call (None: shared.retry's default)."""
+    """Batch prediction jobs of one project. `client_for(location)` returns a
+    shared.vertex_rest.BatchJobsRest for that region (default: shared.clients.vertex_jobs_client,
+    which honours VERTEX_AI_ENDPOINT). `deadline` bounds the retries of each call (None:
+    shared.retry's default)."""
 
     def __init__(self, project: str, client_for: Callable[[str], Any] | None = None,
                  deadline: float | None = None):
         if client_for is None:
-            from shared.clients import job_service_client
+            from shared.clients import vertex_jobs_client
 
-            client_for = job_service_client
+            client_for = vertex_jobs_client
         self.project = project
         self._client_for = client_for
         self._deadline = deadline
@@ -200,37 +237,28 @@ class VertexJobs:
     def create(self, *, location: str, model: str, display_name: str, input_uris: list[str],
                output_prefix: str, labels: dict[str, str], retry=None) -> dict:
         """Create a batch prediction job (JSONL in, JSONL out); returns it as a dict."""
-        body = {
-            "display_name": display_name,
-            "model": model_resource(model),
-            "input_config": {"instances_format": "jsonl", "gcs_source": {"uris": list(input_uris)}},
-            "output_config": {"predictions_format": "jsonl",
-                              "gcs_destination": {"output_uri_prefix": output_prefix}},
-            "labels": dict(labels),
-        }
+        body = create_body(model=model, display_name=display_name, input_uris=input_uris,
+                           output_prefix=output_prefix, labels=labels)
         client = self._client_for(location)
-        job = self._call(lambda: client.create_batch_prediction_job(
-            parent=self.parent(location), batch_prediction_job=body, retry=None,
-            timeout=REQUEST_TIMEOUT_SECONDS), retry)
+        job = self._call(lambda: client.create(self.parent(location), body, timeout=REQUEST_TIMEOUT_SECONDS),
+                         retry)
         return job_to_dict(job)
 
     def get(self, name: str) -> dict:
         """The job named `name` (raises google.api_core.exceptions.NotFound when it does not exist)."""
         client = self._client_for(location_of(name))
-        return job_to_dict(self._call(lambda: client.get_batch_prediction_job(
-            name=name, retry=None, timeout=REQUEST_TIMEOUT_SECONDS)))
+        return job_to_dict(self._call(lambda: client.get(name, timeout=REQUEST_TIMEOUT_SECONDS)))
 
     def list_by_labels(self, location: str, labels: dict[str, str]) -> list[dict]:
         """Every job in `location` carrying all of `labels`, newest first."""
         client = self._client_for(location)
-        request = {"parent": self.parent(location), "filter": labels_filter(labels), "page_size": LIST_PAGE_SIZE}
 
         def listing():
             # The whole listing is one retried unit: paging again from the start is harmless.
-            return [job_to_dict(job) for job in client.list_batch_prediction_jobs(
-                request=request, retry=None, timeout=REQUEST_TIMEOUT_SECONDS)]
+            return client.list(self.parent(location), filter=labels_filter(labels), page_size=LIST_PAGE_SIZE,
+                               timeout=REQUEST_TIMEOUT_SECONDS)
 
-        jobs = self._call(listing)
+        jobs = [job_to_dict(job) for job in self._call(listing)]
         return sorted(jobs, key=lambda job: job["create_time"] or "", reverse=True)
 
     def cancel(self, name: str) -> None:
@@ -240,8 +268,8 @@ class VertexJobs:
 
         client = self._client_for(location_of(name))
         try:
-            self._call(lambda: client.cancel_batch_prediction_job(
-                name=name, retry=None, timeout=REQUEST_TIMEOUT_SECONDS))
+            self._call(lambda: client.cancel(name, timeout=REQUEST_TIMEOUT_SECONDS))
         except gexc.FailedPrecondition:
-            # Vertex answers 400/FAILED_PRECONDITION for a job that already ended: nothing to cancel.
+            # Vertex answers 400/FAILED_PRECONDITION for a job that already ended: nothing to cancel
+            # (shared.vertex_rest.api_error raises FailedPrecondition for it, not a plain BadRequest).
             pass

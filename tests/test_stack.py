@@ -39,9 +39,9 @@ def test_official_clients_work_from_the_env_file_alone(stack, layout):
         bq = clients.bigquery_client()
         table = bq.get_table(f"{os.environ['GOOGLE_CLOUD_PROJECT']}.{os.environ['BQ_DATASET']}.{os.environ['OUTPUT_TABLE']}")
         assert any(f.name == "composite_key" for f in table.schema)
-        vertex = clients.job_service_client(os.environ["VERTEX_AI_LOCATION"])
+        vertex = clients.vertex_jobs_client(os.environ["VERTEX_AI_LOCATION"])
         parent = f"projects/{os.environ['GOOGLE_CLOUD_PROJECT']}/locations/{os.environ['VERTEX_AI_LOCATION']}"
-        list(vertex.list_batch_prediction_jobs(parent=parent))
+        vertex.list(parent, filter="", page_size=10, timeout=10)
         print("OK")
     """)
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/"), "PYTHONPATH": str(REPO),

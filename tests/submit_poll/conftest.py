@@ -91,8 +91,14 @@ def wait_done(poll):
 
 @pytest.fixture
 def vertex_jobs(stack, job_client):
-    """vertex_jobs(run_id) -> every emulator job labelled with the run, as shared.vertex dicts."""
+    """vertex_jobs(run_id) -> every emulator job labelled with the run, as shared.vertex dicts. Listed
+    with the real aiplatform client, whose proto JSON is what the REST API sends."""
+    import json
+
     from shared.vertex import job_to_dict, labels_filter, run_labels
+
+    def as_dict(job) -> dict:
+        return job_to_dict(json.loads(type(job).to_json(job, use_integers_for_enums=False)))
 
     parent = f"projects/{stack['GOOGLE_CLOUD_PROJECT']}/locations/{stack['VERTEX_AI_LOCATION']}"
 
@@ -100,7 +106,7 @@ def vertex_jobs(stack, job_client):
         where = parent if location is None else parent.rsplit("/", 1)[0] + f"/{location}"
         listed = job_client.list_batch_prediction_jobs(
             request={"parent": where, "filter": labels_filter(run_labels(run_id, BATCH_TYPE))})
-        return sorted((job_to_dict(job) for job in listed), key=lambda job: job["name"])
+        return sorted((as_dict(job) for job in listed), key=lambda job: job["name"])
 
     return jobs
 

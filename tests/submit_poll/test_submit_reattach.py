@@ -6,22 +6,25 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import requests
 
 from tests.submit_poll.helpers import BATCH_TYPE, assert_error, transcript_records
 
 
-def _crash(stack, storage_client, job_client, firestore_client, run_id: str, lease_expires: datetime) -> dict:
+def _crash(stack, storage_client, firestore_client, run_id: str, lease_expires: datetime) -> dict:
     """What a submitter that crashed right after creating the job leaves behind: the attempt's input
     file, the labelled job on Vertex, and the run in PENDING_SUBMISSION with its lease and no job."""
     from batch_submit.prepare import PrepareStats, request_lines
     from batch_submit.prompts import load_prompt
     from shared.jobstate import JobStore
     from shared.vertex import VertexJobs, run_labels
+    from shared.vertex_rest import BatchJobsRest
 
     lines = request_lines(transcript_records(3), load_prompt(BATCH_TYPE, "v1"), 100_000, PrepareStats())
     name = f"runs/pass1/{run_id}/attempt-1/input-00000.jsonl"
     storage_client.bucket(stack["INPUT_BUCKET"]).blob(name).upload_from_string(b"".join(lines))
-    job = VertexJobs(stack["GOOGLE_CLOUD_PROJECT"], client_for=lambda location: job_client).create(
+    rest = BatchJobsRest(stack["VERTEX_AI_ENDPOINT"], requests.Session())
+    job = VertexJobs(stack["GOOGLE_CLOUD_PROJECT"], client_for=lambda location: rest).create(
         location=stack["VERTEX_AI_LOCATION"], model="gemini-2.5-flash", display_name=f"pass1-{run_id}-a1-s00000",
         input_uris=[f"gs://{stack['INPUT_BUCKET']}/{name}"],
         output_prefix=f"gs://{stack['OUTPUT_BUCKET']}/runs/pass1/{run_id}/attempt-1/shard-00000/",
@@ -33,9 +36,9 @@ def _crash(stack, storage_client, job_client, firestore_client, run_id: str, lea
 
 
 @pytest.fixture
-def crashed_run(stack, storage_client, job_client, firestore_client, write_jsonl):
+def crashed_run(stack, storage_client, firestore_client, write_jsonl):
     """Run crash-1 abandoned by a crashed submitter (its lease expired), and its source."""
-    job = _crash(stack, storage_client, job_client, firestore_client, "crash-1",
+    job = _crash(stack, storage_client, firestore_client, "crash-1",
                  datetime.now(timezone.utc) - timedelta(seconds=1))
     return job, write_jsonl("sources/crash.jsonl", transcript_records(3))
 
@@ -55,9 +58,9 @@ def test_submit_after_a_crash_reattaches_to_the_job(crashed_run, submit, vertex_
 
 
 @pytest.fixture
-def live_submitter(stack, storage_client, job_client, firestore_client, write_jsonl):
+def live_submitter(stack, storage_client, firestore_client, write_jsonl):
     """Run busy-1 held by a submitter that is still alive (its lease runs ten more minutes)."""
-    _crash(stack, storage_client, job_client, firestore_client, "busy-1",
+    _crash(stack, storage_client, firestore_client, "busy-1",
            datetime.now(timezone.utc) + timedelta(minutes=10))
     return write_jsonl("sources/busy.jsonl", transcript_records(3))
 
