@@ -18,10 +18,12 @@ from infra.local.layout import REPO_ROOT
 
 FUNCTIONS = {"submit_batch": "batch_submit.service", "poll_status": "status_poll.service",
              "pass1_batch_processor": "pass1_processor.service"}
-JOB_SERVICE = "google.cloud.aiplatform_v1.services.job_service"
+# What shared.vertex imports for its first call in the cloud: the REST client with its authorized
+# session (shared.vertex_rest), and the retry policy every call runs under.
+VERTEX = ("shared.vertex_rest", "google.auth.transport.requests", "google.api_core.retry")
 CLIENT_LIBRARIES = {
-    "submit_batch": ("google.cloud.storage", "google.cloud.firestore", "google.cloud.bigquery", JOB_SERVICE),
-    "poll_status": ("google.cloud.storage", "google.cloud.firestore", JOB_SERVICE),
+    "submit_batch": ("google.cloud.storage", "google.cloud.firestore", "google.cloud.bigquery", *VERTEX),
+    "poll_status": ("google.cloud.storage", "google.cloud.firestore", *VERTEX),
     "pass1_batch_processor": ("google.cloud.storage", "google.cloud.firestore", "google.cloud.bigquery"),
 }
 PROBE = """
