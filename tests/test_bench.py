@@ -26,7 +26,7 @@ def bench_run(stack, tmp_path_factory):
     work = tmp_path_factory.mktemp("bench")
     out = work / "latest.json"
     proc = subprocess.run([sys.executable, "-m", "bench", "--sizes", "1", "--out", str(out), "--data-dir",
-                           str(work / "data"), "--import-repeats", "1"],
+                           str(work / "data"), "--import-repeats", "1", "--rounds", "2"],
                           cwd=REPO_ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(out.read_text()), proc.stdout, work / "data"
@@ -39,6 +39,10 @@ def test_summary_has_every_required_key_with_sane_values(bench_run):
         assert isinstance(summary[key], float) and summary[key] > 0, key
     assert summary["ratio_floor"] == pytest.approx(summary["cpu_lines_per_s"] / summary["floor_lines_per_s"])
     assert summary["ratio_naive"] == pytest.approx(summary["cpu_lines_per_s"] / summary["naive_lines_per_s"])
+    assert summary["ratio_floor_naive"] == pytest.approx(summary["floor_lines_per_s"] / summary["naive_lines_per_s"])
+    for stage in ("floor", "naive", "cpu"):  # two interleaved rounds, the faster kept
+        run = summary["runs"]["1"][stage]
+        assert run["rounds"] == 2 and run["seconds"] == min(run["round_seconds"]), run
     assert list(summary["rss_growth_mib"]) == ["1"]
     assert 0 <= summary["rss_growth_mib"]["1"] < 1024
     assert set(summary["import_seconds"]) == FUNCTIONS
