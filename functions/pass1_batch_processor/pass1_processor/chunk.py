@@ -23,7 +23,7 @@ from pass1_processor.lookup import fetch_lookup
 from pass1_processor.retry_requests import write_retry_requests
 from pass1_processor.rows import RowContext, RowPlan
 from pass1_processor.writer import job_id, load_rows, load_serialized, row_id, stream_rows
-from shared.faults import crash_point
+from shared.faults import crash_point, pause_point
 from shared.identifiers import TableRef
 
 
@@ -69,6 +69,7 @@ def process_chunk(target: WriteTarget, chunk: Chunk, processed_at: str) -> Count
         lambda: fetch_lookup(target.lookup_table, {r.phone_token for r in records}, target.plan.lookup_columns)
         if records else {})
     crash_point("reads")
+    pause_point("reads")  # tests line up two calls here: both have read, neither has written
     keep, already, counts.duplicates = _dedupe(chunk, records, present)
     rows, stats = _rows(target.plan, keep, ctx, looked_up)
     _, already_stats = _rows(target.plan, already, ctx, looked_up)

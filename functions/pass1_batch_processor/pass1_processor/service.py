@@ -18,6 +18,7 @@ from pass1_processor.counts import Counts
 from pass1_processor.discovery import PredictionFile, discover
 from pass1_processor.filework import BUSY, DONE, Budget, FileWorker
 from pass1_processor.memory import MemoryWatch, memory_limit_bytes
+from pass1_processor.reconcile import RECORD_FIELD, adjusted, delete_extras, find_extras, merged
 from pass1_processor.rows import RowPlan
 from pass1_processor.schema import table_info
 from pass1_processor.scope import PROCESSABLE_STATES, PROCESSING_STAGE, Scope, processable_states, resolve_scope
@@ -61,7 +62,7 @@ def process_request(body: dict, ctx) -> dict:
                             config.lease_seconds)
     try:
         outcome, memory = _work(config, scope, files, store, target, ctx, log)
-        status = _finish(config, scope, jobs, store, outcome, files, log)
+        status = _finish(config, scope, jobs, store, outcome, files, target, log)
         crash_point("answer")
     except Exception as exc:
         _record_error(config, jobs, exc, log)
@@ -136,7 +137,7 @@ def _work(config, scope, files, store, target, ctx, log) -> tuple[Outcome, Memor
     return outcome, memory
 
 
-def _finish(config, scope, jobs, store, outcome: Outcome, files, log) -> str:
+def _finish(config, scope, jobs, store, outcome: Outcome, files, target: WriteTarget, log) -> str:
     """'success' or 'partial'; completes the run when every file of every directory is done."""
     if not outcome.all_done:
         return "partial"
@@ -149,7 +150,9 @@ def _finish(config, scope, jobs, store, outcome: Outcome, files, log) -> str:
     totals = Counts()
     for cp in checkpoints.values():
         totals.add(cp.counts)
-    processing = {**totals.to_dict(), "files": [f.uri for f in everything], "completed_at": utcnow()}
+    totals, reconciled = _reconcile(config, jobs, target, totals, log)
+    processing = {**totals.to_dict(), "files": [f.uri for f in everything], "completed_at": utcnow(),
+                  "reconciled_extras": reconciled}
     crash_point("before_complete")
     try:
         jobs.transition(config.run_id, config.batch_type, JobState.COMPLETED, allowed_from=PROCESSABLE_STATES,
@@ -159,6 +162,27 @@ def _finish(config, scope, jobs, store, outcome: Outcome, files, log) -> str:
         return "partial"
     log.info("run completed", files=len(everything), **totals.to_dict())
     return "success"
+
+
+def _reconcile(config, jobs, target: WriteTarget, totals: Counts, log) -> tuple[Counts, int]:
+    """Keys the run wrote twice (two calls racing on one key, see reconcile.py): recorded on the run,
+    deleted, and counted as duplicates. Returns the totals and how many rows were removed."""
+    output = target.plan.output
+    found = find_extras(output.ref, target.run_id, output.columns)
+    if found:
+        record = jobs.update(config.run_id, config.batch_type,
+                             mutate=lambda r: {RECORD_FIELD: merged(r.get(RECORD_FIELD), found)})
+    else:  # a crash after an earlier call's delete: its record still counts
+        record = jobs.get(config.run_id, config.batch_type) or {}
+    extras = record.get(RECORD_FIELD) or []
+    if not extras:
+        return totals, 0
+    if target.write_method == "streaming":  # rows in the streaming buffer cannot be deleted
+        log.error("output rows repeat a composite key; streaming rows cannot be deleted yet", extras=len(extras))
+        return totals, 0
+    delete_extras(output.ref, target.run_id, extras)
+    log.warning("removed output rows that repeated a composite key", extras=len(extras))
+    return adjusted(totals, extras), len(extras)
 
 
 def _record_error(config: ProcessorConfig, jobs: JobStore | None, exc: Exception, log) -> None:
