@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import orjson
 
@@ -58,10 +57,7 @@ def process_chunk(target: WriteTarget, chunk: Chunk, processed_at: str) -> Count
 
     BigQuery round trips dominate a chunk's time, so independent ones run side by side: the dedupe
     and lookup reads, then (load) the output load, the dead-letter load and the retry file."""
-    _prepare(target.plan, chunk)
-    counts = _token_counts(chunk.outcomes)
-    records = [o for o in chunk.outcomes if isinstance(o, Record)]
-    dead = [o for o in chunk.outcomes if isinstance(o, DeadLetter)]
+    records, dead, counts = _sort_outcomes(target.plan, chunk)
     ctx = RowContext(target.run_id, target.batch_type, chunk.file.output_dir.batch_job, chunk.file.uri, processed_at)
     present, looked_up = _together(
         lambda: existing_keys(target.plan.output.ref, target.run_id, [r.composite_key for r in records])
@@ -115,21 +111,21 @@ def _pool() -> ThreadPoolExecutor:
         return _POOL
 
 
-def _prepare(plan: RowPlan, chunk: Chunk) -> None:
-    """Serialize every record not prepared yet (filework prepares them as they are extracted)."""
-    outcomes = chunk.outcomes
-    for index, outcome in enumerate(outcomes):
+def _sort_outcomes(plan: RowPlan, chunk: Chunk) -> tuple[list[Record], list[DeadLetter], Counts]:
+    """Records and dead letters of the chunk, in line order, and the token counts of both, in one
+    pass. A record not prepared yet (filework prepares them as they are extracted) is prepared here,
+    and may turn into a dead letter."""
+    records, dead, counts = [], [], Counts()
+    prompt = candidates = total = 0
+    for index, outcome in enumerate(chunk.outcomes):
         if type(outcome) is Record and outcome.fragment is None:
-            outcomes[index] = plan.prepare(outcome)
-
-
-def _token_counts(outcomes: Sequence) -> Counts:
-    counts = Counts()
-    for o in outcomes:
-        counts.prompt_tokens += o.prompt_tokens or 0
-        counts.candidates_tokens += o.candidates_tokens or 0
-        counts.total_tokens += o.total_tokens or 0
-    return counts
+            outcome = chunk.outcomes[index] = plan.prepare(outcome)
+        (records if type(outcome) is Record else dead).append(outcome)
+        prompt += outcome.prompt_tokens or 0
+        candidates += outcome.candidates_tokens or 0
+        total += outcome.total_tokens or 0
+    counts.prompt_tokens, counts.candidates_tokens, counts.total_tokens = prompt, candidates, total
+    return records, dead, counts
 
 
 def _dedupe(chunk: Chunk, records: list[Record], present: dict) -> tuple[list[Record], list[Record], int]:

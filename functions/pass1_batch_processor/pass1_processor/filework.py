@@ -124,21 +124,26 @@ def _fill(chunk: Chunk, lines: Iterator[Line], max_lines: int | None, max_bytes:
     """Extract lines into the chunk: up to max_lines lines or max_bytes bytes, or (a replay) up to
     byte offset `until` exactly. Blank lines advance the range but are not records. Each record is
     prepared (serialized, RowPlan.prepare) right away, while its objects are hot in the cache."""
-    count = size = 0
     if until is not None and until <= chunk.start:
         return
-    for line in lines:
-        chunk.end, chunk.last_line = line.end, line.number
-        if line.too_long:
-            chunk.outcomes.append(DeadLetter(line.number, "line_too_long", f"the line is longer than "
-                                             f"{len(line.data)} bytes", None, line.data[:8192].decode("utf-8", "replace")))
-        elif line.data and not line.data.isspace():  # isspace stops at the first visible byte
-            outcome = extract_line(line.data, line.number)
-            chunk.outcomes.append(prepare(outcome) if type(outcome) is Record else outcome)
-        count += 1
-        size += len(line.data)
-        if until is not None:
-            if line.end >= until:
+    count = size = 0
+    end, last = chunk.end, chunk.last_line
+    append = chunk.outcomes.append  # a local: this loop runs once per line of the file
+    try:
+        for number, data, end, too_long in lines:
+            last = number
+            if too_long:
+                append(DeadLetter(number, "line_too_long", f"the line is longer than {len(data)} bytes", None,
+                                  data[:8192].decode("utf-8", "replace")))
+            elif data and not data.isspace():  # isspace stops at the first visible byte
+                outcome = extract_line(data, number)
+                append(prepare(outcome) if type(outcome) is Record else outcome)
+            count += 1
+            size += len(data)
+            if until is not None:
+                if end >= until:
+                    return
+            elif count >= max_lines or size >= max_bytes:
                 return
-        elif count >= max_lines or size >= max_bytes:
-            return
+    finally:
+        chunk.end, chunk.last_line = end, last
