@@ -5,7 +5,7 @@ import base64
 import orjson
 import pytest
 
-from pass1_processor.extract import RAW_LIMIT, DeadLetter, Record, extract_line
+from pass1_processor.extract import RAW_LIMIT, DeadLetter, Record, _from_object, extract_line
 from shared.keys import encode_key
 from tests.processor import lines as L
 
@@ -86,12 +86,48 @@ def test_token_usage_of_a_dead_letter_is_kept():
 
 def test_regex_fallback_recovers_key_and_text_from_a_broken_line():
     line = _line(L.success("tok", "INT", {"summary": "quoted \"x\""}))
-    broken = line.replace(b'"processed_time"', b'"processed_time"::')  # no longer JSON
+    broken = line.replace(b'"usageMetadata"', b'"usageMetadata"::')  # no longer JSON, in the answer's part
     out = extract_line(broken, 4)
     assert isinstance(out, Record)
     assert out.payload == {"summary": 'quoted "x"'}
     assert out.repaired is True  # the line needed recovery
     assert (out.phone_token, out.total_tokens, out.finish_reason) == ("tok", 120, "STOP")
+
+
+def test_a_line_broken_only_in_its_echoed_request_needs_no_recovery():
+    line = _line(L.success("tok", "INT", {"summary": "s"}))
+    broken = line.replace(b'"processed_time"', b'"processed_time"::')  # the answer and key are intact
+    out = extract_line(broken, 4)
+    assert isinstance(out, Record) and out.payload == {"summary": "s"} and out.repaired is False
+    assert (out.phone_token, out.total_tokens, out.finish_reason, out.model_version) == ("tok", 120, "STOP", L.MODEL)
+
+
+def _fields(out) -> tuple:
+    return tuple(getattr(out, f) for f in out.__slots__ if f != "raw")
+
+
+@pytest.mark.parametrize("layout", ["key first", "key last", "id after response, key first",
+                                    "response member inside the request", "response before request"])
+def test_the_answer_is_read_the_same_whatever_the_layout_of_the_line(layout):
+    """The tail fast path (only the members from "response" on) and the whole-line parse agree."""
+    obj = L.success("tok", "INT", {"summary": "s", "topics": ["a"]}, i=3)
+    key = obj.pop("key")
+    request = obj.pop("request")
+    if layout == "key first":
+        obj = {"key": key, "request": request, **obj}
+    elif layout == "key last":
+        obj = {"request": request, **obj, "key": key}
+    elif layout == "id after response, key first":  # find_key prefers "key": the tail alone would miss it
+        obj = {"key": key, "request": request, **obj, "id": "other"}
+    elif layout == "response member inside the request":
+        request["contents"].append({"role": "user", "parts": [{"functionResponse": {"name": "f", "response": {"x": 1}}}]})
+        obj = {"request": request, **obj, "key": key}
+    else:
+        obj = {**obj, "request": {**request, "response": {"nested": True}}, "key": key}
+    raw = _line(obj)
+    fast, whole = extract_line(raw, 9), _from_object(orjson.loads(raw), raw, 9)
+    assert isinstance(fast, Record) and _fields(fast) == _fields(whole)
+    assert (fast.composite_key, fast.payload) == (key, {"summary": "s", "topics": ["a"]})
 
 
 def test_regex_fallback_ignores_the_text_of_the_echoed_request():

@@ -23,6 +23,7 @@ from shared.keys import BadKey, decode_key, find_key
 RAW_LIMIT = 8192
 DETAIL_LIMIT = 1000
 
+RESPONSE_MEMBER = b'"response":'
 KEY_RE = re.compile(rb'"(?:key|id|custom_id)"\s*:\s*"([^"\\]{1,4096})"')
 TEXT_RE = re.compile(rb'"text"\s*:\s*"((?:[^"\\]|\\.)*)"', re.S)
 RESPONSE_RE = re.compile(rb'"response"\s*:\s*\{')
@@ -72,6 +73,9 @@ class DeadLetter:
 
 def extract_line(raw: bytes, line_number: int) -> Record | DeadLetter:
     """Classify one non-blank output line."""
+    tail = _response_tail(raw)
+    if tail is not None:
+        return _from_object(tail, raw, line_number)
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -79,6 +83,26 @@ def extract_line(raw: bytes, line_number: int) -> Record | DeadLetter:
     if not isinstance(obj, dict):
         return _dead(line_number, "unparseable_line", "the line is not a JSON object", None, raw)
     return _from_object(obj, raw, line_number)
+
+
+def _response_tail(raw: bytes) -> dict | None:
+    """The line's top-level members from `"response":` on, parsed on their own; None when that is not
+    the line's answer with its key, and the whole line is parsed instead.
+
+    Most of a successful line is the echoed request (the transcript), which a successful row does not
+    need: parsing only the tail skips it. `{` + the bytes from the last `"response":` parses as one
+    object only when that member sits at the top level (deeper, the rest of the line closes more
+    brackets than it opens; inside a string a quote is escaped). The tail must hold the answer and a
+    top-level "key", the field find_key prefers: a key placed before the request, a failed row (no
+    response: its request is kept for a retry) or a line that is not JSON go the whole-line way."""
+    at = raw.rfind(RESPONSE_MEMBER)
+    if at <= 0:
+        return None
+    try:
+        tail = orjson.loads(b"{" + raw[at:])
+    except orjson.JSONDecodeError:
+        return None
+    return tail if type(tail.get("response")) is dict and tail.get("key") else None
 
 
 def _from_object(obj: dict, raw: bytes, line_number: int) -> Record | DeadLetter:
