@@ -49,8 +49,8 @@ class Record:
     prompt_tokens: int | None
     candidates_tokens: int | None
     total_tokens: int | None
-    # Set by RowPlan.prepare: the record's own columns serialized (JSON object members), and how
-    # many answer values did not fit their column. The payload is released (None) then.
+    # Set by RowPlan.prepare: the record's own columns serialized (a JSON object), and how many
+    # answer values did not fit their column. The payload is released (None) then.
     fragment: bytes | None = None
     unconverted: int = 0
 

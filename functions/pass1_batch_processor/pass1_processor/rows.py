@@ -48,6 +48,7 @@ class RowPlan:
     response: dict[str, Converter]
     absent_system: frozenset[str]  # system columns this output table does not have
     unchanged: dict[str, frozenset[type]]  # per answer column: value types that need no converter
+    string_lists: frozenset[str]  # REPEATED STRING answer columns: a list of str needs no converter
 
     @classmethod
     def build(cls, output: TableInfo, dead: TableInfo, lookup: TableInfo) -> "RowPlan":
@@ -56,8 +57,10 @@ class RowPlan:
                                   "for answer fields without a column", field="output_table")
         lookup_columns = tuple(sorted((lookup.columns & output.columns) - SYSTEM_COLUMNS))
         skip = SYSTEM_COLUMNS | set(lookup_columns)
+        string_lists = frozenset(f.name for f in output.schema if f.name not in skip and f.mode == "REPEATED"
+                                 and f.field_type == "STRING")
         return cls(output, dead, lookup_columns, converters(output.schema, skip=skip),
-                   SYSTEM_COLUMNS - output.columns, unchanged_types(output.schema, skip=skip))
+                   SYSTEM_COLUMNS - output.columns, unchanged_types(output.schema, skip=skip), string_lists)
 
     def prepare(self, record: Record) -> Record | DeadLetter:
         """Serialize the record's own columns (everything but the chunk's context and the lookup)
@@ -67,7 +70,7 @@ class RowPlan:
         integer beyond 64 bits, from a repaired answer) dead-letters the line instead."""
         part, unconverted = self._record_columns(record)
         try:
-            fragment = orjson.dumps(part)[1:-1]
+            fragment = orjson.dumps(part)
         except TypeError as exc:  # orjson: "Integer exceeds 64-bit range"
             import json  # the standard library writes integers of any size: the dead letter keeps it
 
@@ -85,9 +88,11 @@ class RowPlan:
             "repaired": record.repaired, "line_number": record.line_number,
         }
         extra, unconverted = None, 0
-        response, unchanged = self.response, self.unchanged
+        response, unchanged, string_lists = self.response, self.unchanged, self.string_lists
         for name, value in record.payload.items():
-            if type(value) in unchanged.get(name, ()):
+            kind = type(value)
+            if kind in unchanged.get(name, ()) or (kind is list and name in string_lists
+                                                   and not [v for v in value if type(v) is not str]):
                 part[name] = value
                 continue
             convert = response.get(name)
@@ -104,25 +109,28 @@ class RowPlan:
             part.pop(name, None)
         return part, unconverted
 
+    # A row is assembled from bytes: the record's object without its closing brace (never empty: the
+    # output table has `extra`), then lookup_fragment and context_fragment, each starting with its
+    # comma, the context closing the object. One copy per row, no dict.
+
     def context_fragment(self, ctx: RowContext) -> bytes:
-        """The columns every row of a chunk shares, serialized once per chunk."""
+        """The columns every row of a chunk shares and the row's closing brace, once per chunk."""
         part = {"run_id": ctx.run_id, "batch_type": ctx.batch_type, "batch_job": ctx.batch_job,
                 "source_uri": ctx.source_uri, "processed_at": ctx.processed_at}
-        return orjson.dumps({k: v for k, v in part.items() if k not in self.absent_system})[1:-1]
+        members = orjson.dumps({k: v for k, v in part.items() if k not in self.absent_system})[1:-1]
+        return b"," + members + b"}" if members else b"}"
 
     def lookup_fragment(self, looked_up: dict | None) -> bytes:
-        """lookup_status and the lookup row's columns (none when unmatched), serialized."""
-        has_status = "lookup_status" not in self.absent_system
-        if looked_up is None:
-            return b'"lookup_status":"unmatched"' if has_status else b""
-        values = orjson.dumps(looked_up)[1:-1]
-        if not has_status:
-            return values
-        return b'"lookup_status":"matched",' + values if values else b'"lookup_status":"matched"'
+        """lookup_status and the lookup row's columns (none when unmatched), each after a comma."""
+        status = (b"" if "lookup_status" in self.absent_system
+                  else b',"lookup_status":"matched"' if looked_up is not None else b',"lookup_status":"unmatched"')
+        if not looked_up:
+            return status
+        return b"".join((status, b",", memoryview(orjson.dumps(looked_up))[1:-1]))
 
     def row_bytes(self, record: Record, context: bytes, looked_up: dict | None) -> bytes:
         """The output row of a prepared record as one JSON object (a line of a load job)."""
-        return b"{" + b",".join([p for p in (record.fragment, self.lookup_fragment(looked_up), context) if p]) + b"}"
+        return b"".join((memoryview(record.fragment)[:-1], self.lookup_fragment(looked_up), context))
 
     def output_row(self, record: Record, ctx: RowContext, looked_up: dict | None) -> tuple[dict, int]:
         """The output row of a record as a dict, and how many answer values did not convert (kept
