@@ -189,7 +189,7 @@ def _rejected_to_dead(records: list[Record], rejected: list[tuple[int, str]]) ->
     out = []
     for index, message in rejected:
         record = records[index]
-        raw = record.fragment[:RAW_LIMIT].decode("utf-8", "replace")  # the row's own columns
+        raw = (record.fragment + b"}")[:RAW_LIMIT].decode("utf-8", "replace")  # the row's own columns
         out.append(DeadLetter(record.line_number, "insert_rejected", message, record.composite_key, raw))
     return out
 

@@ -49,8 +49,8 @@ class Record:
     prompt_tokens: int | None
     candidates_tokens: int | None
     total_tokens: int | None
-    # Set by RowPlan.prepare: the record's own columns serialized (a JSON object), and how many
-    # answer values did not fit their column. The payload is released (None) then.
+    # Set by RowPlan.prepare: the record's own columns serialized (a JSON object without its closing
+    # brace), and how many answer values did not fit their column. The payload is released then.
     fragment: bytes | None = None
     unconverted: int = 0
 
@@ -116,7 +116,8 @@ def _from_object(obj: dict, raw: bytes, line_number: int) -> Record | DeadLetter
     response = obj.get("response")
     if not isinstance(response, dict):
         request = obj.get("request")
-        retry = orjson.dumps({"key": key, "request": request}) if isinstance(request, dict) else None
+        # A copy of orjson's output: its own bytes object keeps the whole output buffer while held.
+        retry = bytes(memoryview(orjson.dumps({"key": key, "request": request}))) if isinstance(request, dict) else None
         return _dead(line_number, "model_error", _status_text(obj.get("status")), key, raw, retry)
     usage = _usage(response)
     candidates = response.get("candidates")
