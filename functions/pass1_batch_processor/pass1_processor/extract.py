@@ -42,7 +42,7 @@ class Record:
     composite_key: str
     phone_token: str
     interaction_id: str
-    payload: dict
+    payload: dict | None  # the parsed answer; None once RowPlan.prepare has serialized it
     repaired: bool
     model_version: str | None
     finish_reason: str | None
