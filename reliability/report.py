@@ -37,30 +37,28 @@ class Collector:
         self.rows = {"expected": 0, "lost": 0, "doubled": 0}
         self.checks: dict[str, dict[str, int]] = defaultdict(lambda: {"run": 0, "passed": 0})
 
-    def fault_injected(self, category: str) -> None:
+    def _count(self, table: dict, category: str, field: str) -> None:
         with self._lock:
-            self.faults[category]["injected"] += 1
+            table[category][field] += 1
+
+    def fault_injected(self, category: str) -> None:
+        self._count(self.faults, category, "injected")
 
     def fault_survived(self, category: str) -> None:
-        with self._lock:
-            self.faults[category]["survived"] += 1
+        self._count(self.faults, category, "survived")
 
     def bad_input_tried(self, category: str) -> None:
-        with self._lock:
-            self.bad_inputs[category]["tried"] += 1
+        self._count(self.bad_inputs, category, "tried")
 
     def bad_input_handled(self, category: str) -> None:
-        with self._lock:
-            self.bad_inputs[category]["handled"] += 1
+        self._count(self.bad_inputs, category, "handled")
 
     def check_run(self, category: str) -> None:
         """A security property checked (deploy privacy, roles, log scan)."""
-        with self._lock:
-            self.checks[category]["run"] += 1
+        self._count(self.checks, category, "run")
 
     def check_passed(self, category: str) -> None:
-        with self._lock:
-            self.checks[category]["passed"] += 1
+        self._count(self.checks, category, "passed")
 
     def rows_checked(self, expected: int, lost: int, doubled: int) -> None:
         with self._lock:

@@ -47,8 +47,9 @@ def stack(stack_manager) -> dict[str, str]:
 
 @pytest.fixture(autouse=True)
 def _reset_stack(request):
-    """Every test that uses the stack starts from empty Firestore, buckets, tables and Vertex jobs."""
-    if "stack" not in request.fixturenames:
+    """Every test that uses the stack starts from empty Firestore, buckets, tables and Vertex jobs;
+    except tests marked stateless (requests refused at the door), which skip the half-second reset."""
+    if "stack" not in request.fixturenames or request.node.get_closest_marker("stateless"):
         yield
         return
     manager = request.getfixturevalue("stack_manager")
@@ -166,4 +167,5 @@ def rows(bigquery_client, layout):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long-running tests (still run by make test)")
+    config.addinivalue_line("markers", "stateless: the test changes no state; the per-test reset is skipped")
     Path(os.environ["STACK_DIR"]).mkdir(parents=True, exist_ok=True)

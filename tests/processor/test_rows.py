@@ -35,6 +35,14 @@ def record(payload: dict, **kw) -> Record:
     return Record(**{**base, **kw})
 
 
+def output_row(plan: RowPlan, rec: Record, ctx: RowContext, looked_up: dict | None) -> tuple[dict, int]:
+    """The row the processor loads for rec, as a dict, and its count of unconverted values: the
+    record prepared (RowPlan.prepare) and assembled (row_bytes) as process_chunk does."""
+    prepared = plan.prepare(rec)
+    assert isinstance(prepared, Record), prepared
+    return orjson.loads(plan.row_bytes(rec, plan.context_fragment(ctx), looked_up)), rec.unconverted
+
+
 @pytest.mark.parametrize("field_type, mode, value, expected", [
     ("STRING", "NULLABLE", "x", "x"),
     ("STRING", "NULLABLE", 5, "5"),
@@ -77,7 +85,7 @@ def test_record_fields_convert_recursively():
 def test_row_has_system_lookup_and_answer_columns(plan):
     looked_up = {"agent_id": "A1", "queue_name": "billing", "channel": "voice",
                  "started_at": "2025-01-01T00:00:00+00:00", "duration_seconds": 60, "customer_segment": "gold"}
-    row, unconverted = plan.output_row(record({"summary": "s", "agent_performance_score": "4", "topics": ["t"]}),
+    row, unconverted = output_row(plan, record({"summary": "s", "agent_performance_score": "4", "topics": ["t"]}),
                                        CTX, looked_up)
     assert unconverted == 0
     assert row["lookup_status"] == "matched" and row["agent_id"] == "A1" and row["duration_seconds"] == 60
@@ -91,7 +99,7 @@ def test_row_has_system_lookup_and_answer_columns(plan):
 def test_unknown_and_unconvertible_values_go_to_extra_and_are_counted(plan):
     payload = {"summary": "s", "agent_performance_score": "excellent", "mood": "calm",
                "run_id": "hijack", "agent_id": "from-model"}
-    row, unconverted = plan.output_row(record(payload), CTX, None)
+    row, unconverted = output_row(plan, record(payload), CTX, None)
     assert row["extra"] == {"agent_performance_score": "excellent", "mood": "calm", "run_id": "hijack",
                             "agent_id": "from-model"}
     assert unconverted == 1  # only the value that had a column but did not fit it
@@ -143,7 +151,7 @@ def test_a_table_without_system_columns_gets_none_of_them():
     schema = [f for f in load_schema(SCHEMA_DIR / "pass1_analysis.json") if f.name in keep]
     small = RowPlan.build(info("out", schema), info("dead", load_schema(SCHEMA_DIR / "pass1_dead_letter.json")),
                           info("lookup", load_schema(SCHEMA_DIR / "interaction_lookup.json")))
-    row, _ = small.output_row(record({"summary": "s"}), CTX, {})  # the lookup asks for no column
+    row, _ = output_row(small, record({"summary": "s"}), CTX, {})  # the lookup asks for no column
     assert row == {"composite_key": "KEY", "run_id": "run-1", "batch_type": "pass1", "extra": None,
                    "processed_at": CTX.processed_at, "summary": "s"}
 
@@ -165,5 +173,5 @@ def test_an_integer_beyond_64_bits_dead_letters_the_line(plan):
     (None, [], None),
 ])
 def test_string_lists_take_the_quick_way_only_when_every_item_is_text(plan, topics, landed, extra):
-    row, unconverted = plan.output_row(record({"topics": topics}), CTX, None)
+    row, unconverted = output_row(plan, record({"topics": topics}), CTX, None)
     assert row.get("topics") == landed and row["extra"] == extra and unconverted == (extra is not None)

@@ -49,28 +49,6 @@ def report():
     return _collector()
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "stateless: the test changes no state; the per-test reset is skipped")
-
-
-@pytest.fixture(autouse=True)
-def _reset_stack(request):
-    """tests/conftest.py's per-test reset, skipped for tests marked stateless (requests refused at the
-    door): about half a second each."""
-    if "stack" not in request.fixturenames or request.node.get_closest_marker("stateless"):
-        yield
-        return
-    from infra.local import provision
-    from infra.local.vertex_emulator.control import EmulatorControl
-
-    manager = request.getfixturevalue("stack_manager")
-    request.getfixturevalue("stack")
-    # The Vertex emulator first: its reset waits for running jobs that could write into the buckets.
-    EmulatorControl(f"http://127.0.0.1:{manager.layout.vertex_port}").reset()
-    provision.reset(manager.layout)
-    yield
-
-
 @pytest.fixture(autouse=True)
 def _note_module(request):
     _RAN.add(Path(str(request.node.fspath)).name)

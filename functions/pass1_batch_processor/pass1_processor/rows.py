@@ -135,15 +135,6 @@ class RowPlan:
         """The output row of a prepared record as one JSON object (a line of a load job)."""
         return b"".join((record.fragment, self.lookup_fragment(looked_up), context))
 
-    def output_row(self, record: Record, ctx: RowContext, looked_up: dict | None) -> tuple[dict, int]:
-        """The output row of a record as a dict, and how many answer values did not convert (kept
-        in extra). The record is prepared first when it was not."""
-        if record.fragment is None:
-            prepared = self.prepare(record)
-            if isinstance(prepared, DeadLetter):
-                raise ValueError(prepared.detail)
-        return orjson.loads(self.row_bytes(record, self.context_fragment(ctx), looked_up)), record.unconverted
-
     def dead_row(self, dead: DeadLetter, ctx: RowContext) -> dict:
         """The dead-letter row of a line that did not become an output row."""
         row = {

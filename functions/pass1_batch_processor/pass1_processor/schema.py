@@ -85,14 +85,9 @@ def converter_for(field) -> Converter:
     return lambda value: None if value is None else base(value)
 
 
-_JUST_STR = frozenset({str})
-
-
 def _repeated(value: Any, base: Converter) -> Any:
     if value is None:
         return []
-    if base is _string and type(value) is list and set(map(type, value)) <= _JUST_STR:
-        return value  # the usual list of labels: nothing to convert
     items = value if isinstance(value, list) else [value]  # a lone value is a list of one
     out = []
     for item in items:

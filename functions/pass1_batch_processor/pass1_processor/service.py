@@ -150,39 +150,44 @@ def _finish(config, scope, jobs, store, outcome: Outcome, files, target: WriteTa
     totals = Counts()
     for cp in checkpoints.values():
         totals.add(cp.counts)
-    totals, reconciled = _reconcile(config, jobs, target, totals, log)
-    processing = {**totals.to_dict(), "files": [f.uri for f in everything], "completed_at": utcnow(),
-                  "reconciled_extras": reconciled}
+    _remove_extras(config, jobs, target, log)
+    # Extras deleted by this call or by an earlier one that crashed before completing are on the run
+    # document: the totals are derived from it inside the completing transaction.
+    deleted = target.write_method != "streaming"  # streaming rows cannot be deleted yet: not moved
+
+    def completion(record: dict) -> dict:
+        extras = (record.get(RECORD_FIELD) or []) if deleted else []
+        final = adjusted(totals, extras)
+        return {"processing": {**final.to_dict(), "files": [f.uri for f in everything], "completed_at": utcnow(),
+                               "reconciled_extras": len(extras)}}
+
     crash_point("before_complete")
     try:
-        jobs.transition(config.run_id, config.batch_type, JobState.COMPLETED, allowed_from=PROCESSABLE_STATES,
-                        updates={"processing": processing, "last_error": None})
+        record = jobs.transition(config.run_id, config.batch_type, JobState.COMPLETED,
+                                 allowed_from=PROCESSABLE_STATES, updates={"last_error": None}, mutate=completion)
     except Conflict:  # new output arrived meanwhile (poll_status moved the run back): not complete
         log.warning("run changed state before completion; call again")
         return "partial"
-    log.info("run completed", files=len(everything), **totals.to_dict())
+    log.info("run completed", files=len(everything),
+             **{k: v for k, v in record["processing"].items() if k in Counts.__dataclass_fields__})
     return "success"
 
 
-def _reconcile(config, jobs, target: WriteTarget, totals: Counts, log) -> tuple[Counts, int]:
-    """Keys the run wrote twice (two calls racing on one key, see reconcile.py): recorded on the run,
-    deleted, and counted as duplicates. Returns the totals and how many rows were removed."""
+def _remove_extras(config, jobs, target: WriteTarget, log) -> None:
+    """Keys the run wrote twice (two calls racing on one key, see reconcile.py): recorded on the run
+    first (a crash after the delete still counts them), then deleted; with streaming, only logged."""
     output = target.plan.output
     found = find_extras(output.ref, target.run_id, output.columns)
-    if found:
-        record = jobs.update(config.run_id, config.batch_type,
-                             mutate=lambda r: {RECORD_FIELD: merged(r.get(RECORD_FIELD), found)})
-    else:  # a crash after an earlier call's delete: its record still counts
-        record = jobs.get(config.run_id, config.batch_type) or {}
-    extras = record.get(RECORD_FIELD) or []
-    if not extras:
-        return totals, 0
+    if not found:
+        return
+    record = jobs.update(config.run_id, config.batch_type,
+                         mutate=lambda r: {RECORD_FIELD: merged(r.get(RECORD_FIELD), found)})
+    extras = record[RECORD_FIELD]
     if target.write_method == "streaming":  # rows in the streaming buffer cannot be deleted
         log.error("output rows repeat a composite key; streaming rows cannot be deleted yet", extras=len(extras))
-        return totals, 0
+        return
     delete_extras(output.ref, target.run_id, extras)
     log.warning("removed output rows that repeated a composite key", extras=len(extras))
-    return adjusted(totals, extras), len(extras)
 
 
 def _record_error(config: ProcessorConfig, jobs: JobStore | None, exc: Exception, log) -> None:
