@@ -41,13 +41,19 @@ def firestore_client():
 
 @functools.lru_cache(maxsize=None)
 def bigquery_client():
+    """The BigQuery client, with the dataset's location (BQ_LOCATION) as its default: every job it
+    creates, and every job it fetches by id (after a 409, or a poll), carries that location, which
+    BigQuery needs for a dataset in a single region."""
     from google.cloud import bigquery
 
+    from shared.config import Settings
+
+    location = os.environ.get("BQ_LOCATION") or Settings.bq_location
     host = os.environ.get("BIGQUERY_EMULATOR_HOST")
     if host:
-        return bigquery.Client(project=_project(), credentials=_anonymous(),
+        return bigquery.Client(project=_project(), credentials=_anonymous(), location=location,
                                client_options={"api_endpoint": host})
-    return bigquery.Client(project=_project())
+    return bigquery.Client(project=_project(), location=location)
 
 
 @functools.lru_cache(maxsize=None)

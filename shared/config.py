@@ -25,6 +25,9 @@ class Settings:
     output_bucket: str = ""
     allowed_buckets: frozenset[str] = frozenset()
     dataset: str = "call_analytics"
+    # The dataset's location. BigQuery needs it on jobs.get when the dataset is in a single region
+    # (a job there is not found without it), so every client creates and fetches jobs with it.
+    bq_location: str = "US"
     transcripts_table: str = "transcripts"
     lookup_table: str = "interaction_lookup"
     output_table: str = "pass1_analysis"
@@ -49,6 +52,7 @@ class Settings:
             output_bucket=output_bucket,
             allowed_buckets=frozenset(allowed),
             dataset=env.get("BQ_DATASET", cls.dataset),
+            bq_location=env.get("BQ_LOCATION") or cls.bq_location,
             transcripts_table=env.get("TRANSCRIPTS_TABLE", cls.transcripts_table),
             lookup_table=env.get("LOOKUP_TABLE", cls.lookup_table),
             output_table=env.get("OUTPUT_TABLE", cls.output_table),
