@@ -1187,9 +1187,26 @@ def test_pass1_names_a_dated_run_and_finds_the_urls_in_its_environment(server):
 
 def test_pass1_refuses_to_start_without_a_required_argument(server):
     execution = pass1(server)
-    del execution.args["process_url"]
-    with pytest.raises(WorkflowFailed, match="missing argument process_url"):
+    del execution.args["source"]
+    with pytest.raises(WorkflowFailed, match="missing argument source"):
         execution.run()
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("env", [{}, {"PASS1_BATCH_PROCESSOR_URL": ""}])
+def test_pass1_without_a_url_fails_before_any_call_naming_the_argument_and_its_variable(server, env):
+    """Issue 11, fault 1: an unset URL variable reads as "" (sys.get_env takes string defaults only),
+    which the workflow refuses by name, instead of a TypeError in init on every execution."""
+    execution = pass1(server)
+    del execution.args["process_url"]
+    execution.env.update(env)
+    with pytest.raises(WorkflowFailed) as failed:
+        execution.run()
+    assert failed.value.error == {
+        "tags": ["ValueError"],
+        "message": "pass1 workflow - missing argument process_url - pass it, or set PASS1_BATCH_PROCESSOR_URL "
+        "on the deployed workflow",
+    }
     assert server.requests == []
 
 
