@@ -5,6 +5,8 @@ sys.sleep, sys.log), switch, for, parallel (a `for` with `shared` and `concurren
 retry/except, raise, return, nested steps, and `next` (a step name, end, continue, break). Jumps are
 checked here: a target must be a step of the same list or of an enclosing list, never across a for or
 parallel body; break/continue only inside a for; return and `next: end` never inside a parallel branch.
+The rules that need the whole definition (variable scopes, shared variables, unique step names,
+limits) are checked by validate.py once the model is built.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from .errors import WorkflowSyntaxError
 from .expressions import compile_expression
 from .retry import POLICIES, PREDICATES, RetryPolicy
 from .templates import Template
+from .validate import validate
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _STEP_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*\Z")
@@ -85,7 +88,9 @@ def parse_workflow(text: str, source: str = "<string>") -> m.Workflow:
     if not isinstance(params, list) or len(params) > 1 or not all(_is_name(p) for p in params):
         raise WorkflowSyntaxError(f"{source}: main params must be a list of at most one name, got {params!r}")
     block = _block(main["steps"], _Context("main", frozenset()), boundary=True)
-    return m.Workflow(params=list(params), main=block, source=source, raw=raw)
+    workflow = m.Workflow(params=list(params), main=block, source=source, raw=raw)
+    validate(workflow)  # the rules that need the whole definition (scopes, names, limits)
+    return workflow
 
 
 def _is_name(value: Any) -> bool:
