@@ -210,6 +210,16 @@ def test_fifty_conditions_are_allowed():
     assert run([{"pick": {"switch": cases}}], 49) == 49
 
 
+@pytest.mark.parametrize("timeout", [1801, 0])
+def test_an_http_timeout_is_at_most_1800_seconds(timeout):
+    steps = [{"s": {"call": "http.post", "args": {"url": "http://x", "timeout": timeout}}}]
+    assert refused(steps) == f"main > s: timeout {timeout} outside (0, 1800] seconds"
+
+
+def test_an_http_timeout_of_1800_seconds_is_allowed():
+    assert program([{"s": {"call": "http.post", "args": {"url": "http://x", "timeout": 1800}}}])
+
+
 # ---- standard library argument types -------------------------------------------------------------
 
 LITERAL_TYPE_ERRORS = [
