@@ -189,6 +189,24 @@ def test_a_literal_concurrency_limit_must_be_a_positive_integer(limit):
     assert refused(steps) == f"main > fan: concurrency_limit must be a positive integer, got {limit!r}"
 
 
+# ---- variable names ------------------------------------------------------------------------------
+
+BAD_NAMES = [
+    ([{"s": {"assign": [{"run-id": 1}]}}], "main > s: invalid assignment target 'run-id'"),
+    ([{"s": {"assign": [{"2nd": 1}]}}], "main > s: invalid assignment target '2nd'"),
+    ([{"s": {"call": "sys.log", "args": {"text": "x"}, "result": "log line"}}],
+     "main > s: result must be a variable name, got 'log line'"),
+    ([loop("s", "each-item", [assign("x", y=1)])], "main > s: for needs value: <name> (and index: <name>, if any)"),
+    ([{"s": {"try": {"raise": "x"}, "except": {"as": "9e", "steps": [assign("x", y=1)]}}}],
+     "main > s: except as must be a variable name, got '9e'"),
+]
+
+
+@pytest.mark.parametrize("steps, message", BAD_NAMES)
+def test_variable_names_are_letters_digits_and_underscores_not_starting_with_a_digit(steps, message):
+    assert refused(steps) == message
+
+
 # ---- steps and switch ----------------------------------------------------------------------------
 
 

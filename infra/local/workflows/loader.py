@@ -26,6 +26,8 @@ from .retry import POLICIES, PREDICATES, RetryPolicy
 from .templates import Template
 from .validate import validate
 
+# "Variable names must start with a letter or underscore, and must consist of only letters, digits,
+# and underscores" (https://cloud.google.com/workflows/docs/reference/syntax/variables).
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _STEP_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*\Z")
 _KINDS = ("assign", "call", "switch", "for", "parallel", "try", "raise", "return", "steps")
