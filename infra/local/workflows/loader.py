@@ -22,7 +22,7 @@ from . import model as m
 from .calls import MAX_HTTP_TIMEOUT_SECONDS
 from .errors import WorkflowSyntaxError
 from .expressions import compile_expression
-from .retry import POLICIES, PREDICATES, RetryPolicy
+from .retry import parse_policy
 from .templates import Template
 from .validate import validate
 
@@ -333,7 +333,7 @@ def _build_try(name, body, ctx, nxt):
     else:  # one step without a name: it takes the try step's name
         block = m.Block(steps=[_step(name, raw, ctx)], index={})
     except_as, except_body = _except(body.get("except"), ctx)
-    retry = _retry(body["retry"], ctx) if "retry" in body else None
+    retry = parse_policy(body["retry"], ctx.error) if "retry" in body else None
     if retry is None and except_body is None:
         raise ctx.error("try needs retry, except, or both")
     return m.TryStep(name=name, path=ctx.path, next=nxt, body=block, retry=retry, except_as=except_as,
@@ -348,39 +348,6 @@ def _except(raw: Any, ctx: _Context) -> tuple[str | None, m.Block | None]:
     if "as" in raw and not _is_name(raw["as"]):
         raise ctx.error(f"except as must be a variable name, got {raw['as']!r}")
     return raw.get("as"), _block(raw["steps"], ctx, boundary=False)
-
-
-def _expression_name(raw: Any) -> str | None:
-    return raw[2:-1].strip() if isinstance(raw, str) and raw.startswith("${") and raw.endswith("}") else None
-
-
-def _retry(raw: Any, ctx: _Context) -> RetryPolicy:
-    """`${http.default_retry}`, `${http.default_retry_non_idempotent}`, or a custom policy map."""
-    name = _expression_name(raw)
-    if name is not None:
-        if name not in POLICIES:
-            raise ctx.error(f"retry policy {raw!r} is not supported (supported: {sorted(POLICIES)})")
-        return POLICIES[name]
-    keys = {"predicate", "max_retries", "backoff"}
-    if not isinstance(raw, dict) or set(raw) != keys:
-        raise ctx.error(f"a custom retry policy needs exactly {sorted(keys)}, got {raw!r}")
-    predicate = _expression_name(raw["predicate"])
-    if predicate not in PREDICATES:
-        raise ctx.error(f"retry predicate {raw['predicate']!r} is not supported (supported: "
-                        f"{sorted(PREDICATES)}; custom predicate subworkflows are not)")
-    backoff = raw["backoff"]
-    numbers = {"initial_delay", "max_delay", "multiplier"}
-    if not isinstance(backoff, dict) or set(backoff) != numbers or not all(_positive(backoff[k]) for k in numbers):
-        raise ctx.error(f"retry backoff needs positive literal numbers {sorted(numbers)}, got {backoff!r}")
-    retries = raw["max_retries"]
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise ctx.error(f"max_retries must be a literal integer >= 0, got {retries!r}")
-    initial, maximum, multiplier = (float(backoff[k]) for k in ("initial_delay", "max_delay", "multiplier"))
-    return RetryPolicy("custom", PREDICATES[predicate], retries, initial, maximum, multiplier)
-
-
-def _positive(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
 def _build_raise(name, body, ctx, nxt):
