@@ -217,6 +217,7 @@ EXPRESSIONS = [
     ('map.get(a, "missing")', None),
     ('map.get(a.m, ["nested", "deep"])', "x"),
     ('map.get(a.n, "k")', None),
+    ('map.get(a.l, "k")', None),
     ("default(null, 5)", 5),
     ("default(0, 5)", 0),
     ('int("42") + int(2.9) + int(-2.9)', 42),
@@ -226,11 +227,12 @@ EXPRESSIONS = [
     ("list.concat([], a.m)", [{"k": 1, "nested": {"deep": "x"}}]),
     ("math.min(3, 1.5)", 1.5),
     ("math.max(3, 4)", 4),
+    ("math.max(3, 2.0)", 3.0),
     ("json.encode_to_string(a.m)", '{"k":1,"nested":{"deep":"x"}}'),
     ("sys.now()", START),
     ('text.substring("2024-06-01T02:00:00Z", 0, 10)', "2024-06-01"),
     ('text.substring("abc", 1, 99)', "bc"),
-    ("time.format(0)", "1970-01-01T00:00:00Z"),
+    ("time.format(0)", "1970-01-01T00:00:00.000000Z"),
     ('time.format(1.5, "Europe/Paris")', "1970-01-01T01:00:01.500000+01:00"),
     ('sys.get_env("X_TEST")', "yes"),
     ('sys.get_env("NOT_SET", "fallback")', "fallback"),
@@ -255,7 +257,8 @@ def test_expressions_evaluate_like_workflows(expression, expected):
         ('a.l["x"]', "TypeError"),
         ("1 / 0", "ZeroDivisionError"),
         ('int("x")', "ValueError"),
-        ("len(5)", "TypeError"),
+        ("len(a.m.k)", "TypeError"),
+        ('map.get(a.m, a.m.k)', "TypeError"),
         ('sys.get_env("NOT_SET")', "KeyError"),
     ],
 )
@@ -369,20 +372,16 @@ def test_for_in_range_break_continue_and_loop_scope():
                     "steps": [
                         {"skip_odd": {"switch": [{"condition": "${n % 2 == 1}", "next": "continue"}]}},
                         {"stop": {"switch": [{"condition": "${n > 6}", "next": "break"}]}},
-                        {"add": {"assign": [{"total": "${total + n}"}]}},
+                        {"add_even": {"assign": [{"total": "${total + n}"}]}},
                     ],
                 }
             }
         },
-        {
-            "local_gone": {
-                "try": {"steps": [{"read": {"return": "${local}"}}]},
-                "except": {"as": "e", "steps": [{"gone": {"return": ["${total}", "${indexes}", "${e.tags}"]}}]},
-            }
-        },
+        # `local` does not exist here: reading it is refused at load (tests/test_workflows_rules.py).
+        {"done": {"return": ["${total}", "${indexes}"]}},
     ]
     # 10+20+30, then 2+4+6 (odd skipped, stop at 7)
-    assert run(steps) == [72, [0, 1, 2], ["KeyError"]]
+    assert run(steps) == [72, [0, 1, 2]]
 
 
 # ---- parallel ----------------------------------------------------------------------------------
@@ -1187,9 +1186,26 @@ def test_pass1_names_a_dated_run_and_finds_the_urls_in_its_environment(server):
 
 def test_pass1_refuses_to_start_without_a_required_argument(server):
     execution = pass1(server)
-    del execution.args["process_url"]
-    with pytest.raises(WorkflowFailed, match="missing argument process_url"):
+    del execution.args["source"]
+    with pytest.raises(WorkflowFailed, match="missing argument source"):
         execution.run()
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("env", [{}, {"PASS1_BATCH_PROCESSOR_URL": ""}])
+def test_pass1_without_a_url_fails_before_any_call_naming_the_argument_and_its_variable(server, env):
+    """Issue 11, fault 1: an unset URL variable reads as "" (sys.get_env takes string defaults only),
+    which the workflow refuses by name, instead of a TypeError in init on every execution."""
+    execution = pass1(server)
+    del execution.args["process_url"]
+    execution.env.update(env)
+    with pytest.raises(WorkflowFailed) as failed:
+        execution.run()
+    assert failed.value.error == {
+        "tags": ["ValueError"],
+        "message": "pass1 workflow - missing argument process_url - pass it, or set PASS1_BATCH_PROCESSOR_URL "
+        "on the deployed workflow",
+    }
     assert server.requests == []
 
 

@@ -10,7 +10,9 @@ switch with condition/next/assign/steps/raise/return; next (step, end, continue,
 (http.default_retry, http.default_retry_non_idempotent, or predicate + max_retries + backoff) and
 except; raise; return; nested steps; and expressions with the library functions in stdlib.FUNCTIONS.
 Anything else is refused with WorkflowSyntaxError naming the construct and the step, at load time
-wherever possible. `auth: {type: OIDC}` sends `Authorization: Bearer local-oidc-token` (see calls.py).
+wherever possible, and so is what Cloud Workflows would refuse to deploy (validate.py: loop and except
+variables used outside their scope, parallel branches assigning variables not in `shared`, duplicate
+step names, switch and concurrency limits; stdlib.py: literal arguments of a wrong type). `auth: {type: OIDC}` sends `Authorization: Bearer local-oidc-token` (see calls.py).
 """
 
 from .calls import LOCAL_OIDC_TOKEN

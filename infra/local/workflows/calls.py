@@ -21,8 +21,11 @@ from .operators import is_number, type_name
 from .runtime import Frame
 
 LOCAL_OIDC_TOKEN = "local-oidc-token"
-DEFAULT_HTTP_TIMEOUT_SECONDS = 300  # Workflows' default wait for an HTTP call
-MAX_HTTP_TIMEOUT_SECONDS = 1800  # Workflows' cap
+# http.get / http.post `timeout`: "The request timeout, in seconds (default: 300.0) ... The maximum
+# allowed timeout is 1800 seconds" (https://cloud.google.com/workflows/docs/reference/stdlib/http/get).
+# A literal above the cap is refused at load (loader.py), a computed one when the call runs.
+DEFAULT_HTTP_TIMEOUT_SECONDS = 300
+MAX_HTTP_TIMEOUT_SECONDS = 1800
 
 
 def _timeout(args: dict) -> float:

@@ -16,8 +16,9 @@ from typing import Any
 class WorkflowSyntaxError(ValueError):
     """The definition uses a construct this executor does not support, or misuses one.
 
-    Raised at load time wherever the rule can be checked statically, else when the step runs (for
-    example a write to a non-shared variable from a parallel branch). Never catchable by the workflow.
+    Raised at load time wherever the rule can be checked statically (validate.py), else when the step
+    runs (for example a shared variable not yet assigned when its parallel step starts). Never
+    catchable by the workflow.
     """
 
 

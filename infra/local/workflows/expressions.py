@@ -14,8 +14,10 @@ Grammar (loosest binding first):
     primary := NUMBER | STRING | true | false | null | NAME | "(" expr ")" | "[" items "]"
 
 A call is only valid on a dotted name from the standard library (`map.get(...)`); unknown functions,
-wrong argument counts, map literals and stray characters are refused when the workflow loads. `and` and
-`or` short-circuit, so `x != null and x.y` is safe.
+wrong argument counts, literal arguments of a type the function refuses, map literals and stray
+characters are refused when the workflow loads. `and` and `or` short-circuit, so `x != null and x.y`
+is safe. A compiled expression also reports the variables it reads (`names`), for the scope rules
+the loader checks (validate.py).
 """
 
 from __future__ import annotations
@@ -47,11 +49,13 @@ def is_expression(text: Any) -> bool:
 
 
 class Expression:
-    """A compiled `${...}`: `evaluate(env)` gives its value."""
+    """A compiled `${...}`: `evaluate(env)` gives its value; `names` are the variables it reads."""
 
     def __init__(self, source: str, where: str):
         self.source = source
-        self._eval = _Parser(source, where).parse()
+        parser = _Parser(source, where)
+        self._eval = parser.parse()
+        self.names: frozenset[str] = parser.names
 
     def evaluate(self, env: Any) -> Any:
         return self._eval(env)
@@ -87,6 +91,30 @@ def _unquote(token: str, error: Callable[[str], Exception]) -> str:
     return "".join(out)
 
 
+def _literal(value: Any) -> Evaluator:
+    """An evaluator for a constant, marked so that a call can check the constant's type at load."""
+
+    def evaluate(env: Any) -> Any:
+        return value
+
+    evaluate.literal = (value,)  # a 1-tuple: the constant may itself be null
+    return evaluate
+
+
+def _variables(tokens: list[tuple[str, Any]]) -> frozenset[str]:
+    """Names read as variables: a name not after a '.', unless it starts a dotted call (`map.get(`)."""
+    names = set()
+    for i, (kind, text) in enumerate(tokens):
+        if kind != "name" or (i and tokens[i - 1] == ("op", ".")):
+            continue
+        j = i + 1
+        while tokens[j] == ("op", ".") and tokens[j + 1][0] == "name":
+            j += 2
+        if tokens[j] != ("op", "("):
+            names.add(text)
+    return frozenset(names)
+
+
 def _tokenize(source: str, error: Callable[[str], Exception]) -> list[tuple[str, Any]]:
     tokens, pos = [], 0
     while pos < len(source):
@@ -118,6 +146,7 @@ class _Parser:
     def __init__(self, source: str, where: str):
         self.source, self.where = source, where
         self.tokens = _tokenize(source, self.error)
+        self.names = _variables(self.tokens)
         self.pos = 0
 
     def error(self, message: str) -> WorkflowSyntaxError:
@@ -188,6 +217,9 @@ class _Parser:
     def parse_unary(self) -> Evaluator:
         if self.accept("-"):
             operand = self.parse_unary()
+            constant = getattr(operand, "literal", None)
+            if constant and ops.is_number(constant[0]):
+                return _literal(-constant[0])
             return lambda env: ops.negate(operand(env))
         return self.parse_postfix()
 
@@ -219,9 +251,12 @@ class _Parser:
         args = [] if self.accept(")") else self.parse_items(")")
         if not function.min_args <= len(args) <= function.max_args:
             raise self.error(f"{name}() takes {function.min_args}..{function.max_args} arguments, got {len(args)}")
-        if function.needs_runtime:
-            return lambda env: function.impl(env.runtime, *(arg(env) for arg in args))
-        return lambda env: function.impl(*(arg(env) for arg in args))
+        for position, arg in enumerate(args):
+            constant = getattr(arg, "literal", None)
+            problem = function.type_error(position, constant[0]) if constant else None
+            if problem:
+                raise self.error(f"{problem} (Workflows raises this TypeError on every evaluation)")
+        return lambda env: function.call(env.runtime, [arg(env) for arg in args])
 
     def parse_items(self, closing: str) -> list[Evaluator]:
         items = [self.parse_or()]
@@ -233,7 +268,7 @@ class _Parser:
     def parse_primary(self) -> tuple[Evaluator, str | None]:
         kind, value = self.take()
         if kind == "value":
-            return (lambda env: value), None
+            return _literal(value), None
         if kind == "name":
             return (lambda env: env.lookup(value)), value
         if (kind, value) == ("op", "("):
@@ -242,7 +277,13 @@ class _Parser:
             return inner, None
         if (kind, value) == ("op", "["):
             items = [] if self.accept("]") else self.parse_items("]")
-            return (lambda env: [item(env) for item in items]), None
+            def build(env: Any) -> list:  # a fresh list each time: values are never shared
+                return [item(env) for item in items]
+
+            constants = [getattr(item, "literal", None) for item in items]
+            if all(constants):
+                build.literal = ([c[0] for c in constants],)
+            return build, None
         raise self.error(f"unexpected {value!r}" if kind != "end" else "unexpected end")
 
 

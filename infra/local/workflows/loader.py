@@ -5,6 +5,8 @@ sys.sleep, sys.log), switch, for, parallel (a `for` with `shared` and `concurren
 retry/except, raise, return, nested steps, and `next` (a step name, end, continue, break). Jumps are
 checked here: a target must be a step of the same list or of an enclosing list, never across a for or
 parallel body; break/continue only inside a for; return and `next: end` never inside a parallel branch.
+The rules that need the whole definition (variable scopes, shared variables, unique step names,
+limits) are checked by validate.py once the model is built.
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ from . import model as m
 from .calls import MAX_HTTP_TIMEOUT_SECONDS
 from .errors import WorkflowSyntaxError
 from .expressions import compile_expression
-from .retry import POLICIES, PREDICATES, RetryPolicy
+from .retry import parse_policy
 from .templates import Template
+from .validate import validate
 
+# "Variable names must start with a letter or underscore, and must consist of only letters, digits,
+# and underscores" (https://cloud.google.com/workflows/docs/reference/syntax/variables).
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _STEP_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*\Z")
 _KINDS = ("assign", "call", "switch", "for", "parallel", "try", "raise", "return", "steps")
@@ -85,7 +90,9 @@ def parse_workflow(text: str, source: str = "<string>") -> m.Workflow:
     if not isinstance(params, list) or len(params) > 1 or not all(_is_name(p) for p in params):
         raise WorkflowSyntaxError(f"{source}: main params must be a list of at most one name, got {params!r}")
     block = _block(main["steps"], _Context("main", frozenset()), boundary=True)
-    return m.Workflow(params=list(params), main=block, source=source, raw=raw)
+    workflow = m.Workflow(params=list(params), main=block, source=source, raw=raw)
+    validate(workflow)  # the rules that need the whole definition (scopes, names, limits)
+    return workflow
 
 
 def _is_name(value: Any) -> bool:
@@ -326,7 +333,7 @@ def _build_try(name, body, ctx, nxt):
     else:  # one step without a name: it takes the try step's name
         block = m.Block(steps=[_step(name, raw, ctx)], index={})
     except_as, except_body = _except(body.get("except"), ctx)
-    retry = _retry(body["retry"], ctx) if "retry" in body else None
+    retry = parse_policy(body["retry"], ctx.error) if "retry" in body else None
     if retry is None and except_body is None:
         raise ctx.error("try needs retry, except, or both")
     return m.TryStep(name=name, path=ctx.path, next=nxt, body=block, retry=retry, except_as=except_as,
@@ -341,39 +348,6 @@ def _except(raw: Any, ctx: _Context) -> tuple[str | None, m.Block | None]:
     if "as" in raw and not _is_name(raw["as"]):
         raise ctx.error(f"except as must be a variable name, got {raw['as']!r}")
     return raw.get("as"), _block(raw["steps"], ctx, boundary=False)
-
-
-def _expression_name(raw: Any) -> str | None:
-    return raw[2:-1].strip() if isinstance(raw, str) and raw.startswith("${") and raw.endswith("}") else None
-
-
-def _retry(raw: Any, ctx: _Context) -> RetryPolicy:
-    """`${http.default_retry}`, `${http.default_retry_non_idempotent}`, or a custom policy map."""
-    name = _expression_name(raw)
-    if name is not None:
-        if name not in POLICIES:
-            raise ctx.error(f"retry policy {raw!r} is not supported (supported: {sorted(POLICIES)})")
-        return POLICIES[name]
-    keys = {"predicate", "max_retries", "backoff"}
-    if not isinstance(raw, dict) or set(raw) != keys:
-        raise ctx.error(f"a custom retry policy needs exactly {sorted(keys)}, got {raw!r}")
-    predicate = _expression_name(raw["predicate"])
-    if predicate not in PREDICATES:
-        raise ctx.error(f"retry predicate {raw['predicate']!r} is not supported (supported: "
-                        f"{sorted(PREDICATES)}; custom predicate subworkflows are not)")
-    backoff = raw["backoff"]
-    numbers = {"initial_delay", "max_delay", "multiplier"}
-    if not isinstance(backoff, dict) or set(backoff) != numbers or not all(_positive(backoff[k]) for k in numbers):
-        raise ctx.error(f"retry backoff needs positive literal numbers {sorted(numbers)}, got {backoff!r}")
-    retries = raw["max_retries"]
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise ctx.error(f"max_retries must be a literal integer >= 0, got {retries!r}")
-    initial, maximum, multiplier = (float(backoff[k]) for k in ("initial_delay", "max_delay", "multiplier"))
-    return RetryPolicy("custom", PREDICATES[predicate], retries, initial, maximum, multiplier)
-
-
-def _positive(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
 def _build_raise(name, body, ctx, nxt):

@@ -4,6 +4,7 @@ This is the interpreted program's own policy, so it follows Workflows to the let
 exception, `max_retries` repeats of the whole try block, and a deterministic backoff (initial delay,
 multiplied after each retry, capped), without jitter. google.api_core's Retry (jitter, a deadline
 instead of a count) cannot express that, hence a small loop in the executor using these numbers.
+`parse_policy` turns a try step's `retry` YAML into one of these, refusing what is not supported.
 """
 
 from __future__ import annotations
@@ -78,3 +79,37 @@ POLICIES: dict[str, RetryPolicy] = {
         "http.default_retry_non_idempotent", default_retry_predicate_non_idempotent
     ),
 }
+
+
+def _expression_name(raw: Any) -> str | None:
+    return raw[2:-1].strip() if isinstance(raw, str) and raw.startswith("${") and raw.endswith("}") else None
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def parse_policy(raw: Any, error: Callable[[str], Exception]) -> RetryPolicy:
+    """A try step's `retry`: `${http.default_retry}`, `${http.default_retry_non_idempotent}`, or a
+    custom policy map; `error(message)` builds the loader's refusal, naming the step."""
+    name = _expression_name(raw)
+    if name is not None:
+        if name not in POLICIES:
+            raise error(f"retry policy {raw!r} is not supported (supported: {sorted(POLICIES)})")
+        return POLICIES[name]
+    keys = {"predicate", "max_retries", "backoff"}
+    if not isinstance(raw, dict) or set(raw) != keys:
+        raise error(f"a custom retry policy needs exactly {sorted(keys)}, got {raw!r}")
+    predicate = _expression_name(raw["predicate"])
+    if predicate not in PREDICATES:
+        raise error(f"retry predicate {raw['predicate']!r} is not supported (supported: "
+                    f"{sorted(PREDICATES)}; custom predicate subworkflows are not)")
+    backoff = raw["backoff"]
+    numbers = {"initial_delay", "max_delay", "multiplier"}
+    if not isinstance(backoff, dict) or set(backoff) != numbers or not all(_positive(backoff[k]) for k in numbers):
+        raise error(f"retry backoff needs positive literal numbers {sorted(numbers)}, got {backoff!r}")
+    retries = raw["max_retries"]
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise error(f"max_retries must be a literal integer >= 0, got {retries!r}")
+    initial, maximum, multiplier = (float(backoff[k]) for k in ("initial_delay", "max_delay", "multiplier"))
+    return RetryPolicy("custom", PREDICATES[predicate], retries, initial, maximum, multiplier)

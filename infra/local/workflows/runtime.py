@@ -3,7 +3,8 @@
 Scopes follow Workflows: a for iteration, a parallel branch and an except block each get a child scope.
 Reading walks up to the parents; assigning a name that a parent already holds updates it there, a new
 name stays local and disappears with the child. From a parallel branch, a parent variable may only be
-assigned when the parallel step lists it in `shared` (Workflows refuses the deploy otherwise).
+assigned when the parallel step lists it in `shared` (Workflows refuses the deploy otherwise): the
+loader refuses such a definition (validate.py), and the check here stays as a second line.
 """
 
 from __future__ import annotations

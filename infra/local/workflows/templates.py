@@ -13,12 +13,15 @@ from .expressions import compile_expression, is_expression
 
 
 class Template:
-    """A compiled YAML value: `evaluate(env)` gives a fresh Python value each time."""
+    """A compiled YAML value: `evaluate(env)` gives a fresh Python value each time; `names` are the
+    variables its expressions read."""
 
     def __init__(self, raw: Any, where: str):
         self.raw = raw
         self.is_literal = not _has_expression(raw)
-        self._eval = _compile(raw, where)
+        expressions: list = []
+        self._eval = _compile(raw, where, expressions)
+        self.names: frozenset[str] = frozenset().union(*(e.names for e in expressions))
 
     def evaluate(self, env: Any) -> Any:
         return self._eval(env)
@@ -32,15 +35,17 @@ def _has_expression(raw: Any) -> bool:
     return is_expression(raw)
 
 
-def _compile(raw: Any, where: str):
+def _compile(raw: Any, where: str, expressions: list):
+    """An evaluator for `raw`; every expression compiled on the way is appended to `expressions`."""
     if isinstance(raw, dict):
-        parts = [(_key(k, where), _compile(v, where)) for k, v in raw.items()]
+        parts = [(_key(k, where), _compile(v, where, expressions)) for k, v in raw.items()]
         return lambda env: {k: part(env) for k, part in parts}
     if isinstance(raw, list):
-        items = [_compile(v, where) for v in raw]
+        items = [_compile(v, where, expressions) for v in raw]
         return lambda env: [item(env) for item in items]
     if is_expression(raw):
-        return compile_expression(raw, where).evaluate
+        expressions.append(compile_expression(raw, where))
+        return expressions[-1].evaluate
     if isinstance(raw, str) and "${" in raw:
         raise WorkflowSyntaxError(
             f"{where}: {raw!r} mixes text and an expression; Workflows only evaluates a value that is "
