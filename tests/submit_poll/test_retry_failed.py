@@ -32,6 +32,13 @@ def processed_run(write_jsonl, submit, wait_done, storage_client):
     return read_jsonl(storage_client, answer["jobs"][0]["input_uri"]), last
 
 
+def _resent(lines: list[dict], attempt: int) -> list[dict]:
+    """The input lines as attempt `attempt` sends them again: the same keys and requests, each with
+    the row id of its new place (one shard)."""
+    return [{"key": line["key"], "request": {**line["request"], "labels": {"row_id": f"a{attempt}-s00000-r{n:06d}"}}}
+            for n, line in enumerate(lines, 1)]
+
+
 def _latest_entry(poll_answer: dict) -> dict:
     return max(poll_answer["output_info"], key=lambda e: e["attempt"])
 
@@ -45,7 +52,7 @@ def test_set_aside_requests_are_submitted_as_attempt_two(stack, processed_run, s
     assert (answer["status"], answer["attempt"], answer["requests"]) == ("submitted", 2, 2)
     [job] = answer["jobs"]
     assert job["input_uri"] == f"gs://{stack['INPUT_BUCKET']}/runs/pass1/retry-1/attempt-2/input-00000.jsonl"
-    assert read_jsonl(storage_client, job["input_uri"]) == lines[:2]
+    assert read_jsonl(storage_client, job["input_uri"]) == _resent(lines[:2], 2)
     assert sorted(j["labels"]["attempt"] for j in vertex_jobs("retry-1")) == ["1", "2"]
     record = run_record("retry-1")
     assert (record["state"], record["mode"], record["retry_of_attempt"]) == ("SUBMITTED", "retry_failed", 1)
@@ -95,7 +102,7 @@ def test_a_job_failed_as_a_whole_is_resubmitted(vertex_emulator, write_jsonl, su
     status, answer = submit({**RETRY, "run_id": "retry-2"})
     assert status == 200 and (answer["attempt"], answer["requests"]) == (2, 1), answer
     failed_input = first["jobs"][0]["input_uri"]  # the first job created is the one that failed
-    assert read_jsonl(storage_client, answer["jobs"][0]["input_uri"]) == read_jsonl(storage_client, failed_input)
+    assert read_jsonl(storage_client, answer["jobs"][0]["input_uri"]) == _resent(read_jsonl(storage_client, failed_input), 2)
 
 
 def test_retry_of_a_failed_run_is_refused(vertex_emulator, write_jsonl, submit, wait_done):

@@ -19,6 +19,7 @@ from shared.keys import BadKey, decode_key
 from shared.vertex import FAILED_JOB_STATES, SUCCEEDED_JOB_STATES
 
 from batch_submit.prepare import INVALID_RECORD, PrepareStats
+from batch_submit.shards import RequestEntry
 from batch_submit.sources import GCS_CHUNK_BYTES
 from batch_submit.submission import attempt_jobs
 
@@ -40,8 +41,8 @@ def retry_inputs(record: dict, storage) -> list[str]:
     return uris
 
 
-def retry_lines(uris: list[str], storage, stats: PrepareStats) -> Iterator[bytes]:
-    """Each valid {"key", "request"} line of the files, normalised; invalid lines counted."""
+def retry_lines(uris: list[str], storage, stats: PrepareStats) -> Iterator[RequestEntry]:
+    """Each valid {"key", "request"} line of the files, as an entry; invalid lines counted."""
     for uri in uris:
         path = parse_gcs_uri(uri, "retry_input")
         with storage.bucket(path.bucket).blob(path.name).open("rb", chunk_size=GCS_CHUNK_BYTES) as stream:
@@ -55,12 +56,12 @@ def retry_lines(uris: list[str], storage, stats: PrepareStats) -> Iterator[bytes
                 yield line
 
 
-def _normalised(raw: bytes) -> bytes | None:
+def _normalised(raw: bytes) -> RequestEntry | None:
     try:
         value = orjson.loads(raw)
         if not isinstance(value, dict) or not isinstance(value.get("request"), dict):
             return None
-        decode_key(value.get("key"))
+        key = decode_key(value.get("key"))
     except (orjson.JSONDecodeError, BadKey):
         return None
-    return orjson.dumps({"key": value["key"], "request": value["request"]}) + b"\n"
+    return RequestEntry(value["key"], key.phone_token, key.interaction_id, value["request"])
