@@ -70,11 +70,12 @@ def test_unusable_lines_are_dead_letters_with_a_reason(mutate, reason):
     assert out.retry_request is None
 
 
-def test_model_error_keeps_the_original_request_for_a_retry():
+def test_model_error_sets_its_key_aside_for_a_retry():
+    """Only the key: the retry batch copies the request from the input (the echo is rewritten)."""
     line = L.failed("tok", "INT", code=429)
     out = extract_line(_line(line), 3)
     assert out.reason == "model_error" and "429" in out.detail
-    assert orjson.loads(out.retry_request) == {"key": line["key"], "request": line["request"]}
+    assert orjson.loads(out.retry_request) == {"key": line["key"]}
     assert out.composite_key == line["key"]
 
 

@@ -1,6 +1,6 @@
-"""mode "retry_failed": the requests the processor set aside under <gcsOutputDirectory>/retry/ (and
-the input of a job that failed as a whole) are submitted as the run's next attempt, up to the
-configured maximum (3 attempts)."""
+"""mode "retry_failed": the rows the processor set aside under <gcsOutputDirectory>/retry/ (their keys)
+and the input of a job that failed as a whole are submitted as the run's next attempt, up to the
+configured maximum (3 attempts). The requests are copied from the attempt's own input shards."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ RETRY = {"run_id": "retry-1", "batch_type": BATCH_TYPE, "mode": "retry_failed"}
 
 
 def _set_aside(storage_client, entry: dict, lines: list[dict]) -> str:
-    """Write what the processor sets aside: original request lines under <dir>/retry/."""
+    """Write what the processor sets aside: the keys of the lines, under <dir>/retry/."""
     import orjson
 
     bucket, prefix = entry["gcsOutputDirectory"][len("gs://"):].split("/", 1)
-    name = f"{prefix}/retry/requests-00000.jsonl"
-    storage_client.bucket(bucket).blob(name).upload_from_string(b"".join(orjson.dumps(l) + b"\n" for l in lines))
+    name = f"{prefix}/retry/keys-00000.jsonl"
+    data = b"".join(orjson.dumps({"key": line["key"]}) + b"\n" for line in lines)
+    storage_client.bucket(bucket).blob(name).upload_from_string(data)
     return f"gs://{bucket}/{name}"
 
 
@@ -60,6 +61,29 @@ def test_set_aside_requests_are_submitted_as_attempt_two(stack, processed_run, s
     assert (final["status"], final["attempt"]) == ("PENDING_PROCESSING", 2)
     assert sorted(e["attempt"] for e in final["output_info"]) == [1, 2]
     assert final["completion_stats"]["successful"] == 2  # the current attempt's jobs
+
+
+def test_the_retry_batch_resends_the_original_requests_not_their_echo(
+        stack, http, vertex_emulator, write_jsonl, submit, wait_done, storage_client, rows, layout):
+    """End to end: the processor sets aside the keys of the rows Vertex failed, and retry_failed
+    copies those requests from the attempt's input shard. Vertex AI (and the emulator) echo each
+    request rewritten (nulls added, keys sorted): resending the echo would send another request."""
+    vertex_emulator.configure(seed=3, row_error=0.5)
+    uri = write_jsonl("sources/echo.jsonl", transcript_records(10))
+    status, first = submit({"run_id": "echo-1", "batch_type": BATCH_TYPE, "source": {"uri": uri}})
+    assert status == 200, first
+    assert wait_done("echo-1")[-1]["status"] == "PENDING_PROCESSING"
+    status, processed = http.post(stack["PASS1_BATCH_PROCESSOR_URL"], {"run_id": "echo-1", "batch_type": BATCH_TYPE})
+    assert status == 200 and processed["status"] == "success", processed
+    failed = sorted(d["composite_key"] for d in rows(layout.dead_letter_table) if d["reason"] == "model_error")
+    assert 0 < len(failed) == processed["retry_requests"] < 10
+    sent = {line["key"]: line for line in read_jsonl(storage_client, first["jobs"][0]["input_uri"])}
+
+    status, answer = submit({**RETRY, "run_id": "echo-1"})
+    assert status == 200 and (answer["attempt"], answer["requests"]) == (2, len(failed)), answer
+    resent = read_jsonl(storage_client, answer["jobs"][0]["input_uri"])
+    assert sorted(line["key"] for line in resent) == failed
+    assert resent == _resent([sent[line["key"]] for line in resent], 2)
 
 
 def test_retry_while_the_attempt_is_in_flight_is_skipped(processed_run, storage_client, submit, vertex_jobs):

@@ -16,7 +16,7 @@ Modules, one concern each:
     writer       load jobs (default) or streaming inserts
     checkpoint   per-file checkpoints, leases and write-ahead intents in Firestore
     memory       RSS watch: shrink chunks and collect garbage above the threshold
-    retry_requests  failed model requests set aside for submit_batch retry_failed
+    retry_requests  keys of failed model requests set aside for submit_batch retry_failed
     scope        the run (or ad hoc scope) a call works on and its state
     chunk        one chunk: enrich, dedupe, write; its counts
     filework     one file, chunk after chunk: extract, write-ahead intent, chunk, commit

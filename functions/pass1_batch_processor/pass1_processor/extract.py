@@ -4,7 +4,7 @@ The strict path (orjson) handles almost every line; a line that does not parse g
 fallback that still recovers the key and the model text where it can. Nothing here raises for bad
 data: every line ends as exactly one Record or DeadLetter.
 
-Dead-letter reasons: missing_key, bad_key, model_error (Vertex failed the row; its request is kept
+Dead-letter reasons: missing_key, bad_key, model_error (Vertex failed the row; its key is set aside
 for a retry), empty_response (no text parts), invalid_json, not_an_object, unparseable_line; later
 stages add line_too_long (reader), number_out_of_range (rows) and insert_rejected (streaming).
 """
@@ -57,8 +57,10 @@ class Record:
 
 @dataclass(slots=True)
 class DeadLetter:
-    """A line that cannot become an output row, and why. retry_request is the original input line
-    ({"key", "request"}, serialized) of a row Vertex failed."""
+    """A line that cannot become an output row, and why. retry_request is the retry record of a row
+    Vertex failed: {"key"} serialized, the key of the request submit_batch sends again (it copies the
+    request from the attempt's own input; the echoed request in the line is rewritten by Vertex AI
+    and is never reused)."""
 
     line_number: int
     reason: str
@@ -115,10 +117,7 @@ def _from_object(obj: dict, raw: bytes, line_number: int) -> Record | DeadLetter
         return _dead(line_number, "bad_key", str(exc), _bounded_key(key), raw)
     response = obj.get("response")
     if not isinstance(response, dict):
-        request = obj.get("request")
-        # A copy of orjson's output: its own bytes object keeps the whole output buffer while held.
-        retry = bytes(memoryview(orjson.dumps({"key": key, "request": request}))) if isinstance(request, dict) else None
-        return _dead(line_number, "model_error", _status_text(obj.get("status")), key, raw, retry)
+        return _dead(line_number, "model_error", _status_text(obj.get("status")), key, raw, retry_record(key))
     usage = _usage(response)
     candidates = response.get("candidates")
     first = candidates[0] if isinstance(candidates, list) and candidates and isinstance(candidates[0], dict) else {}
@@ -166,7 +165,7 @@ def _from_regex(raw: bytes, line_number: int) -> Record | DeadLetter:
     if response is None:
         status = STATUS_RE.search(raw)
         if status:
-            return _dead(line_number, "model_error", _unescape(status.group(1)), key, raw)
+            return _dead(line_number, "model_error", _unescape(status.group(1)), key, raw, retry_record(key))
         return _dead(line_number, "unparseable_line", "the line does not parse and has no response", key, raw)
     tail = raw[response.end():]  # the echoed request has text parts too: only the response's count
     texts = [_unescape(m.group(1)) for m in TEXT_RE.finditer(tail)]
@@ -183,6 +182,12 @@ def _from_regex(raw: bytes, line_number: int) -> Record | DeadLetter:
     return Record(line_number, key, ck.phone_token, ck.interaction_id, parsed.payload, True,
                   version.group(1).decode() if version else None, finish.group(1).decode() if finish else None,
                   *usage)
+
+
+def retry_record(key: str) -> bytes:
+    """The line that sets a failed row aside for a retry batch: {"key": ...}."""
+    # A copy of orjson's output: its own bytes object keeps the whole output buffer while held.
+    return bytes(memoryview(orjson.dumps({"key": key})))
 
 
 def _decodes(key: bytes) -> bool:
