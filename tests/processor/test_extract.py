@@ -126,7 +126,7 @@ def test_the_answer_is_read_the_same_whatever_the_layout_of_the_line(layout):
     else:
         obj = {**obj, "request": {**request, "response": {"nested": True}}, "key": key}
     raw = _line(obj)
-    fast, whole = extract_line(raw, 9), _from_object(orjson.loads(raw), raw, 9)
+    fast, whole = extract_line(raw, 9), _from_object(orjson.loads(raw), raw, 9, None)
     assert isinstance(fast, Record) and _fields(fast) == _fields(whole)
     assert (fast.composite_key, fast.payload) == (key, {"summary": "s", "topics": ["a"]})
 

@@ -7,6 +7,7 @@ Modules, one concern each:
     repair       model text -> JSON object (strict first, bounded json_repair on failure)
     quickfix     linear-time fixes of the usual slips (single quotes, answers cut short)
     extract      one output line -> Record or DeadLetter
+    keyindex     row id -> composite key from the shard's key index, for lines without a key
     bq           parameterised BigQuery reads (lookup, dedupe, reconcile)
     lookup       per-chunk lookup query (phone token, interaction id)
     schema       output table schema, read once, and value converters

@@ -4,6 +4,10 @@ The strict path (orjson) handles almost every line; a line that does not parse g
 fallback that still recovers the key and the model text where it can. Nothing here raises for bad
 data: every line ends as exactly one Record or DeadLetter.
 
+The key is read from a top-level `key` (or `id`, `custom_id`), which Vertex AI is seen to return but
+does not document; a line without one is keyed through its echoed `request.labels.row_id` and the
+file's key index (keyindex.py), and is dead-lettered `missing_key` when neither gives a key.
+
 Dead-letter reasons: missing_key, bad_key, model_error (Vertex failed the row; its key is set aside
 for a retry), empty_response (no text parts), invalid_json, not_an_object, unparseable_line; later
 stages add line_too_long (reader), number_out_of_range (rows) and insert_rejected (streaming).
@@ -13,11 +17,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import orjson
 
 from pass1_processor.repair import parse_model_text
 from shared.keys import BadKey, decode_key, find_key
+from shared.layout import ROW_ID_LABEL
+
+if TYPE_CHECKING:
+    from pass1_processor.keyindex import KeyIndex
 
 # The dead letter keeps this much of a line: enough to diagnose, bounded for BigQuery and memory.
 RAW_LIMIT = 8192
@@ -25,6 +34,7 @@ DETAIL_LIMIT = 1000
 
 RESPONSE_MEMBER = b'"response":'
 KEY_RE = re.compile(rb'"(?:key|id|custom_id)"\s*:\s*"([^"\\]{1,4096})"')
+ROW_ID_RE = re.compile(rb'"row_id"\s*:\s*"([a-z0-9_-]{1,63})"')
 TEXT_RE = re.compile(rb'"text"\s*:\s*"((?:[^"\\]|\\.)*)"', re.S)
 RESPONSE_RE = re.compile(rb'"response"\s*:\s*\{')
 STATUS_RE = re.compile(rb'"status"\s*:\s*"((?:[^"\\]|\\.)+)"')
@@ -73,18 +83,18 @@ class DeadLetter:
     total_tokens: int | None = None
 
 
-def extract_line(raw: bytes, line_number: int) -> Record | DeadLetter:
-    """Classify one non-blank output line."""
+def extract_line(raw: bytes, line_number: int, keys: KeyIndex | None = None) -> Record | DeadLetter:
+    """Classify one non-blank output line; `keys` (the file's key index) keys a line without a key."""
     tail = _response_tail(raw)
     if tail is not None:
-        return _from_object(tail, raw, line_number)
+        return _from_object(tail, raw, line_number, None)
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return _from_regex(raw, line_number)
+        return _from_regex(raw, line_number, keys)
     if not isinstance(obj, dict):
         return _dead(line_number, "unparseable_line", "the line is not a JSON object", None, raw)
-    return _from_object(obj, raw, line_number)
+    return _from_object(obj, raw, line_number, keys)
 
 
 def _response_tail(raw: bytes) -> dict | None:
@@ -107,10 +117,12 @@ def _response_tail(raw: bytes) -> dict | None:
     return tail if type(tail.get("response")) is dict and tail.get("key") else None
 
 
-def _from_object(obj: dict, raw: bytes, line_number: int) -> Record | DeadLetter:
+def _from_object(obj: dict, raw: bytes, line_number: int, keys: KeyIndex | None) -> Record | DeadLetter:
     key = find_key(obj)
     if key is None:
-        return _dead(line_number, "missing_key", "no key, id or custom_id in the line", None, raw)
+        key, problem = _indexed_key(_row_id(obj), keys)
+        if key is None:
+            return _dead(line_number, "missing_key", problem, None, raw)
     try:
         ck = decode_key(key)
     except BadKey as exc:
@@ -130,6 +142,24 @@ def _from_object(obj: dict, raw: bytes, line_number: int) -> Record | DeadLetter
         return _dead(line_number, parsed.reason, parsed.detail, key, raw, None, *usage)
     return Record(line_number, key, ck.phone_token, ck.interaction_id, parsed.payload, parsed.repaired,
                   _str_or_none(response.get("modelVersion")), _str_or_none(finish), *usage)
+
+
+def _row_id(obj: dict) -> str | None:
+    """The row id the echoed request carries in its labels, if any."""
+    request = obj.get("request")
+    labels = request.get("labels") if isinstance(request, dict) else None
+    row = labels.get(ROW_ID_LABEL) if isinstance(labels, dict) else None
+    return row if isinstance(row, str) and row else None
+
+
+def _indexed_key(row: str | None, keys: KeyIndex | None) -> tuple[str | None, str]:
+    """(the key of a keyless line through the key index, "") or (None, why there is none)."""
+    if row is None:
+        return None, "no key, id or custom_id in the line, and no request.labels.row_id"
+    if keys is None:
+        return None, f"no key in the line, and no key index to look up row id {row[:80]!r}"
+    key, problem = keys.key_for(row)
+    return (key, "") if key is not None else (None, f"no key in the line; {problem}")
 
 
 def _text(candidate: dict) -> str | None:
@@ -156,12 +186,16 @@ def _usage(response: dict) -> tuple[int | None, int | None, int | None]:
             _int_or_none(usage.get("totalTokenCount")))
 
 
-def _from_regex(raw: bytes, line_number: int) -> Record | DeadLetter:
+def _from_regex(raw: bytes, line_number: int, keys: KeyIndex | None) -> Record | DeadLetter:
     """A line that is not JSON (cut short, a stray byte): recover what the regexes can."""
     key = next((m.group(1).decode("utf-8", "replace") for m in KEY_RE.finditer(raw) if _decodes(m.group(1))), None)
     response = RESPONSE_RE.search(raw)
     if key is None:
-        return _dead(line_number, "unparseable_line", "the line does not parse and no key was found", None, raw)
+        row = ROW_ID_RE.search(raw[:response.start()] if response else raw)
+        key, problem = _indexed_key(row.group(1).decode() if row else None, keys)
+        if key is None or not _decodes(key.encode("utf-8")):
+            return _dead(line_number, "unparseable_line", f"the line does not parse; {problem or 'bad indexed key'}",
+                         None, raw)
     if response is None:
         status = STATUS_RE.search(raw)
         if status:
