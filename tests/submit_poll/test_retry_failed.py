@@ -86,6 +86,27 @@ def test_the_retry_batch_resends_the_original_requests_not_their_echo(
     assert resent == _resent([sent[line["key"]] for line in resent], 2)
 
 
+def test_only_rows_vertex_failed_are_retried_not_blocked_or_filtered_ones(
+        stack, http, vertex_emulator, write_jsonl, submit, wait_done, storage_client, rows, layout):
+    """An error status is retried; a blocked prompt or a filtered answer would be stopped again: it
+    stays a dead letter with its reason, and the retry batch does not send it."""
+    vertex_emulator.configure(seed=4, row_error=0.3, blocked=0.25, safety=0.25)
+    uri = write_jsonl("sources/filtered.jsonl", transcript_records(16))
+    assert submit({"run_id": "filtered-1", "batch_type": BATCH_TYPE, "source": {"uri": uri}})[0] == 200
+    assert wait_done("filtered-1")[-1]["status"] == "PENDING_PROCESSING"
+    status, processed = http.post(stack["PASS1_BATCH_PROCESSOR_URL"], {"run_id": "filtered-1", "batch_type": BATCH_TYPE})
+    assert status == 200 and processed["status"] == "success", processed
+    by_reason: dict[str, list[str]] = {}
+    for dead in rows(layout.dead_letter_table):
+        by_reason.setdefault(dead["reason"], []).append(dead["composite_key"])
+    assert all(by_reason.get(r) for r in ("model_error", "prompt_blocked", "finish_safety")), by_reason
+
+    status, answer = submit({**RETRY, "run_id": "filtered-1"})
+    assert status == 200 and answer["requests"] == len(by_reason["model_error"]) == processed["retry_requests"]
+    resent = {line["key"] for line in read_jsonl(storage_client, answer["jobs"][0]["input_uri"])}
+    assert resent == set(by_reason["model_error"])
+
+
 def test_retry_while_the_attempt_is_in_flight_is_skipped(processed_run, storage_client, submit, vertex_jobs):
     lines, last = processed_run
     _set_aside(storage_client, _latest_entry(last), lines[:1])

@@ -9,8 +9,16 @@ does not document; a line without one is keyed through its echoed `request.label
 file's key index (keyindex.py), and is dead-lettered `missing_key` when neither gives a key.
 
 Dead-letter reasons: missing_key, bad_key, model_error (Vertex failed the row; its key is set aside
-for a retry), empty_response (no text parts), invalid_json, not_an_object, unparseable_line; later
+for a retry), prompt_blocked (promptFeedback.blockReason, no candidates), finish_safety (a content
+filter stopped the answer: finishReason SAFETY, BLOCKLIST, PROHIBITED_CONTENT, SPII...),
+finish_recitation (finishReason RECITATION), truncated (MAX_TOKENS and the text cannot be repaired into
+an object), empty_response (no text parts), invalid_json, not_an_object, unparseable_line; later
 stages add line_too_long (reader), number_out_of_range (rows) and insert_rejected (streaming).
+
+Only model_error rows are set aside for the retry batch: an error status (quota, internal,
+unavailable) says nothing about the request, and the next attempt may answer it. A blocked prompt or a
+filtered answer would be stopped again, and a truncated one cut again at the same token limit: those
+need a changed prompt (a new prompt version, a new run), not a second attempt of the same request.
 """
 
 from __future__ import annotations
@@ -40,8 +48,21 @@ RESPONSE_RE = re.compile(rb'"response"\s*:\s*\{')
 STATUS_RE = re.compile(rb'"status"\s*:\s*"((?:[^"\\]|\\.)+)"')
 FINISH_RE = re.compile(rb'"finishReason"\s*:\s*"([A-Z_]{1,40})"')
 VERSION_RE = re.compile(rb'"modelVersion"\s*:\s*"([^"\\]{1,200})"')
+BLOCK_RE = re.compile(rb'"blockReason"\s*:\s*"([A-Z_]{1,40})"')
 COUNT_RES = tuple(re.compile(rb'"%s"\s*:\s*(\d{1,12})' % name.encode())
                   for name in ("promptTokenCount", "candidatesTokenCount", "totalTokenCount"))
+
+
+PROMPT_BLOCKED = "prompt_blocked"
+FINISH_SAFETY = "finish_safety"
+FINISH_RECITATION = "finish_recitation"
+TRUNCATED = "truncated"
+# finishReason values of an answer a filter stopped (aiplatform v1 Candidate.FinishReason): whatever
+# text came back is not the model's whole answer, and the same request would be stopped again.
+FILTERED_FINISH = {"SAFETY": FINISH_SAFETY, "BLOCKLIST": FINISH_SAFETY, "PROHIBITED_CONTENT": FINISH_SAFETY,
+                   "SPII": FINISH_SAFETY, "IMAGE_SAFETY": FINISH_SAFETY, "MODEL_ARMOR": FINISH_SAFETY,
+                   "RECITATION": FINISH_RECITATION}
+CUT_SHORT = "MAX_TOKENS"
 
 
 @dataclass(slots=True)
@@ -134,14 +155,46 @@ def _from_object(obj: dict, raw: bytes, line_number: int, keys: KeyIndex | None)
     candidates = response.get("candidates")
     first = candidates[0] if isinstance(candidates, list) and candidates and isinstance(candidates[0], dict) else {}
     finish = first.get("finishReason")
+    if not first:
+        feedback = response.get("promptFeedback")
+        block = feedback.get("blockReason") if isinstance(feedback, dict) else None
+        if block:
+            return _dead(line_number, PROMPT_BLOCKED, _blocked_detail(block, feedback), key, raw, None, *usage)
+    if finish in FILTERED_FINISH:
+        return _dead(line_number, FILTERED_FINISH[finish], _filtered_detail(finish, first), key, raw, None, *usage)
     text = _text(first)
     if text is None:
-        return _dead(line_number, "empty_response", f"no text parts (finishReason {finish})", key, raw, None, *usage)
+        return _dead(line_number, TRUNCATED if finish == CUT_SHORT else "empty_response",
+                     f"no text parts (finishReason {finish})", key, raw, None, *usage)
     parsed = parse_model_text(text)
     if parsed.payload is None:
-        return _dead(line_number, parsed.reason, parsed.detail, key, raw, None, *usage)
+        return _dead(line_number, *_unparsed(parsed, finish), key, raw, None, *usage)
     return Record(line_number, key, ck.phone_token, ck.interaction_id, parsed.payload, parsed.repaired,
                   _str_or_none(response.get("modelVersion")), _str_or_none(finish), *usage)
+
+
+def _unparsed(parsed, finish: object) -> tuple[str, str | None]:
+    """(reason, detail) of a text that gave no object: `truncated` when the answer was cut short."""
+    if finish == CUT_SHORT:
+        return TRUNCATED, f"cut at the output token limit (finishReason MAX_TOKENS), not repairable: {parsed.detail}"
+    return parsed.reason, parsed.detail
+
+
+def _blocked_detail(block: object, feedback: dict) -> str:
+    message = feedback.get("blockReasonMessage")
+    detail = f"the prompt was blocked: blockReason {block}" + (f" ({message})" if isinstance(message, str) else "")
+    return detail + _blocked_categories(feedback.get("safetyRatings"))
+
+
+def _filtered_detail(finish: str, candidate: dict) -> str:
+    what = "for recitation" if finish == "RECITATION" else "by a content filter"
+    return f"the answer was stopped {what}: finishReason {finish}" + _blocked_categories(candidate.get("safetyRatings"))
+
+
+def _blocked_categories(ratings: object) -> str:
+    blocked = [r.get("category") for r in ratings if isinstance(r, dict) and r.get("blocked")] \
+        if isinstance(ratings, list) else []
+    return f"; blocked: {', '.join(str(c) for c in blocked)}" if blocked else ""
 
 
 def _row_id(obj: dict) -> str | None:
@@ -204,18 +257,24 @@ def _from_regex(raw: bytes, line_number: int, keys: KeyIndex | None) -> Record |
     tail = raw[response.end():]  # the echoed request has text parts too: only the response's count
     texts = [_unescape(m.group(1)) for m in TEXT_RE.finditer(tail)]
     usage = tuple(_regex_int(pattern, tail) for pattern in COUNT_RES)
+    finish, version, block = FINISH_RE.search(tail), VERSION_RE.search(tail), BLOCK_RE.search(tail)
+    finish_text = finish.group(1).decode() if finish else None
+    if block and not texts:
+        return _dead(line_number, PROMPT_BLOCKED, f"the prompt was blocked: blockReason {block.group(1).decode()}",
+                     key, raw, None, *usage)
+    if finish_text in FILTERED_FINISH:
+        return _dead(line_number, FILTERED_FINISH[finish_text], _filtered_detail(finish_text, {}), key, raw, None,
+                     *usage)
     if not texts or any(t is None for t in texts):
         return _dead(line_number, "unparseable_line", "the line does not parse; no model text recovered",
                      key, raw, None, *usage)
     parsed = parse_model_text("".join(texts))
     if parsed.payload is None:
-        return _dead(line_number, parsed.reason, parsed.detail, key, raw, None, *usage)
+        return _dead(line_number, *_unparsed(parsed, finish_text), key, raw, None, *usage)
     ck = decode_key(key)
-    finish, version = FINISH_RE.search(tail), VERSION_RE.search(tail)
     # The line itself needed recovery: flag the row as repaired.
     return Record(line_number, key, ck.phone_token, ck.interaction_id, parsed.payload, True,
-                  version.group(1).decode() if version else None, finish.group(1).decode() if finish else None,
-                  *usage)
+                  version.group(1).decode() if version else None, finish_text, *usage)
 
 
 def retry_record(key: str) -> bytes:
