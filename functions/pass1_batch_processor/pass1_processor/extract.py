@@ -127,7 +127,7 @@ def _response_tail(raw: bytes) -> dict | None:
     object only when that member sits at the top level (deeper, the rest of the line closes more
     brackets than it opens; inside a string a quote is escaped). The tail must hold the answer and a
     top-level "key", the field find_key prefers: a key placed before the request, a failed row (no
-    response: its request is kept for a retry) or a line that is not JSON go the whole-line way."""
+    response: its key is set aside for a retry) or a line that is not JSON go the whole-line way."""
     at = raw.rfind(RESPONSE_MEMBER)
     if at <= 0:
         return None
