@@ -107,6 +107,16 @@ def test_only_rows_vertex_failed_are_retried_not_blocked_or_filtered_ones(
     assert resent == set(by_reason["model_error"])
 
 
+def test_a_set_aside_key_the_input_does_not_hold_is_counted_not_sent(stack, processed_run, storage_client, submit):
+    from shared.keys import encode_key
+
+    lines, last = processed_run
+    _set_aside(storage_client, _latest_entry(last), [lines[1], {"key": encode_key("tok_elsewhere", "INT-0")}])
+    status, answer = submit(RETRY)
+    assert status == 200 and (answer["requests"], answer["skipped_reasons"]) == (1, {"retry_key_not_in_input": 1})
+    assert read_jsonl(storage_client, answer["jobs"][0]["input_uri"]) == _resent(lines[1:2], 2)
+
+
 def test_retry_while_the_attempt_is_in_flight_is_skipped(processed_run, storage_client, submit, vertex_jobs):
     lines, last = processed_run
     _set_aside(storage_client, _latest_entry(last), lines[:1])
