@@ -116,6 +116,24 @@ def text_of(line):
     return "".join(part["text"] for part in line["response"]["candidates"][0]["content"]["parts"])
 
 
+def without_nulls(value):
+    """The value with every null member left out (what the echo adds)."""
+    if isinstance(value, dict):
+        return {key: without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [without_nulls(item) for item in value]
+    return value
+
+
+def keys_sorted(value):
+    """True when every object in the value has its keys in sorted order."""
+    if isinstance(value, dict):
+        return list(value) == sorted(value) and all(keys_sorted(item) for item in value.values())
+    if isinstance(value, list):
+        return all(keys_sorted(item) for item in value)
+    return True
+
+
 def strip_times(line):
     line = dict(line, processed_time=None)
     if "response" in line:
@@ -151,9 +169,14 @@ def test_job_runs_to_success_with_the_real_output_format(job_client, stack, stor
     expected = {line["key"]: line for line in lines}
     assert set(by_key) == set(expected) and len(out) == 24
     for line in out:
+        assert list(line) == ["status", "processed_time", "request", "response", "key", "id"]
         assert line["status"] == "" and re.fullmatch(r"\d{4}-\d\d-\d\dT[\d:.]+\+00:00", line["processed_time"])
-        assert line["request"] == expected[line["key"]]["request"] and line["id"] == expected[line["key"]]["id"]
+        # The echo is the request rewritten (nulls added, keys sorted), never a copy of it.
+        assert line["request"] != expected[line["key"]]["request"] and keys_sorted(line["request"])
+        assert without_nulls(line["request"]) == expected[line["key"]]["request"]
+        assert line["id"] == expected[line["key"]]["id"]
         response = line["response"]
+        assert keys_sorted(response)
         assert response["modelVersion"] == "gemini-2.5-flash"
         candidate = response["candidates"][0]
         assert candidate["finishReason"] == "STOP" and candidate["content"]["role"] == "model"
@@ -202,7 +225,19 @@ FAULT_CHECKS = {
     "truncated": lambda line: line["response"]["candidates"][0]["finishReason"] == "MAX_TOKENS"
     and text_of(line).startswith('{"summary": ') and _not_json(text_of(line)),
     "no_parts": lambda line: "parts" not in line["response"]["candidates"][0]["content"]
+    and line["response"]["candidates"][0]["finishReason"] in ("STOP", "OTHER")
     and "candidatesTokenCount" not in line["response"]["usageMetadata"],
+    "blocked": lambda line: "candidates" not in line["response"] and line["status"] == ""
+    and line["response"]["promptFeedback"]["blockReason"] in ("SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "OTHER")
+    and set(line["response"]["usageMetadata"]) == {"promptTokenCount", "totalTokenCount", "trafficType"},
+    "safety": lambda line: line["response"]["candidates"][0]["finishReason"] == "SAFETY"
+    and "content" not in line["response"]["candidates"][0]
+    and [r["blocked"] for r in line["response"]["candidates"][0]["safetyRatings"] if "blocked" in r] == [True],
+    "recitation": lambda line: line["response"]["candidates"][0]["finishReason"] == "RECITATION"
+    and line["response"]["candidates"][0]["content"] == {"role": "model"}
+    and line["response"]["candidates"][0]["citationMetadata"]["citations"],
+    "drop_extra_fields": lambda line: list(line) == ["status", "processed_time", "request", "response"]
+    and set(json.loads(text_of(line))) == ANALYSIS_FIELDS,
     "split_parts": lambda line: len(line["response"]["candidates"][0]["content"]["parts"]) >= 2
     and set(json.loads(text_of(line))) == ANALYSIS_FIELDS,
 }
@@ -223,6 +258,56 @@ def test_every_row_has_the_fault_at_rate_one(job_client, stack, storage_client, 
     assert job.state.name == "JOB_STATE_SUCCEEDED"
     out = output_lines(storage_client, job)
     assert len(out) == 12 and all(FAULT_CHECKS[fault](line) for line in out)
+
+
+def test_the_echo_is_rewritten_as_the_service_does(job_client, stack, storage_client):
+    """Google's sample output: every part gets file_data and text (null when absent), fileData comes
+    back as file_data with snake_case members, keys sorted at every depth; extras after response."""
+    line = {"key": "k-1", "request": {
+        "contents": [{"role": "user", "parts": [
+            {"text": "List objects in this image."},
+            {"fileData": {"fileUri": "gs://bucket/tools.jpeg", "mimeType": "image/jpeg"}}]}],
+        "generationConfig": {"temperature": 0.4, "maxOutputTokens": 256},
+        "labels": {"row_id": "a1-s00000-r000001"}}}
+    job = run_job(job_client, stack, storage_client, [line])
+    raw = next(iter(output_files(storage_client, job).values()))
+    assert raw.startswith('{"status": "", "processed_time": ')
+    [out] = output_lines(storage_client, job)
+    assert out["request"] == {
+        "contents": [{"parts": [{"file_data": None, "text": "List objects in this image."},
+                                {"file_data": {"file_uri": "gs://bucket/tools.jpeg", "mime_type": "image/jpeg"},
+                                 "text": None}],
+                      "role": "user"}],
+        "generationConfig": {"maxOutputTokens": 256, "temperature": 0.4},
+        "labels": {"row_id": "a1-s00000-r000001"}}
+    assert json.dumps(out["request"]) == json.dumps(out["request"], sort_keys=True)
+    assert list(out) == ["status", "processed_time", "request", "response", "key"] and out["key"] == "k-1"
+
+
+@pytest.mark.parametrize("labels, refused", [
+    ({"row_id": "a1-s00000-r000001", "team": "analytics"}, False),
+    ({"row_id": ""}, False),
+    ({"row_id": "eyJwaG9uZV90b2tlbiI6InQxIn0="}, True),   # a base64 key: upper case and '='
+    ({"row_id": "a" * 64}, True),
+    ({"Row": "x"}, True),
+    ({f"k{i}": "v" for i in range(65)}, True),
+    ({"row_id": 7}, True),
+])
+def test_request_labels_follow_the_label_rules(job_client, stack, storage_client, labels, refused):
+    """A request's labels are checked as the service checks them: a line that breaks a rule fails
+    with 400 in its status, the others are answered."""
+    line = input_line(0)
+    line["request"]["labels"] = labels
+    job = run_job(job_client, stack, storage_client, [line, input_line(1)])
+    by_key = {out["key"]: out for out in output_lines(storage_client, job)}
+    assert "response" in by_key["key-0001"]
+    out = by_key["key-0000"]
+    if refused:
+        assert "response" not in out and out["status"].startswith("Bad Request: ")
+        assert "label" in json.loads(ROW_STATUS.match(out["status"]).group(2))["error"]["message"]
+        assert job.completion_stats.failed_count == 1
+    else:
+        assert out["status"] == "" and out["request"]["labels"] == dict(sorted(labels.items()))
 
 
 def test_failed_rows_carry_google_errors_in_status(job_client, stack, storage_client, vertex_emulator):

@@ -86,20 +86,27 @@ def make_run(firestore_client, stack):
 @pytest.fixture
 def vertex_job(job_client, vertex_emulator, put, layout, uid):
     """vertex_job(inputs, **emulator_settings) -> (output_dir, job_name): run a batch job on the
-    Vertex emulator over input lines ({"key", "request"}) and wait until it is final."""
+    Vertex emulator over input lines ({"key", "request"}) and wait until it is final.
+
+    key_index=True writes the input as submit_batch does: each request labelled with its row id and
+    the key index beside the shard. subdir puts the output one folder deeper (two jobs of one shard)."""
     from google.cloud.aiplatform_v1 import types
 
-    def run(inputs: list[dict], **settings) -> tuple[str, str]:
-        from tests.processor.lines import jsonl
+    def run(inputs: list[dict], key_index: bool = False, subdir: str = "", **settings) -> tuple[str, str]:
+        from tests.processor.lines import jsonl, key_index_of, with_row_ids
 
         vertex_emulator.configure(**settings)
-        input_uri = put(f"gs://{layout.input_bucket}/runs/pass1/{uid}/attempt-1/input-00000.jsonl", jsonl(inputs))
+        input_uri = f"gs://{layout.input_bucket}/runs/pass1/{uid}/attempt-1/input-00000.jsonl"
+        if key_index:
+            inputs = with_row_ids(inputs, attempt=1, shard=0)
+            put(input_uri.removesuffix(".jsonl") + ".keys.jsonl", jsonl(key_index_of(inputs)))
+        put(input_uri, jsonl(inputs))
+        prefix = f"gs://{layout.output_bucket}/runs/pass1/{uid}/attempt-1/shard-00000/" + (f"{subdir}/" if subdir else "")
         parent = f"projects/{layout.project}/locations/{layout.location}"
         job = job_client.create_batch_prediction_job(parent=parent, batch_prediction_job=types.BatchPredictionJob(
             display_name=uid, model=MODEL,
             input_config={"instances_format": "jsonl", "gcs_source": {"uris": [input_uri]}},
-            output_config={"predictions_format": "jsonl", "gcs_destination": {
-                "output_uri_prefix": f"gs://{layout.output_bucket}/runs/pass1/{uid}/attempt-1/shard-00000/"}}))
+            output_config={"predictions_format": "jsonl", "gcs_destination": {"output_uri_prefix": prefix}}))
         deadline = time.monotonic() + JOB_WAIT_SECONDS
         while job.state.name not in ("JOB_STATE_SUCCEEDED", "JOB_STATE_PARTIALLY_SUCCEEDED", "JOB_STATE_FAILED"):
             assert time.monotonic() < deadline, f"emulator job stuck in {job.state.name}"

@@ -44,6 +44,31 @@ def failed(token: str, interaction: str, code: int = 429, i: int = 0) -> dict:
             "key": encode_key(token, interaction)}
 
 
+def with_row_ids(inputs: list[dict], attempt: int, shard: int) -> list[dict]:
+    """Input lines as submit_batch writes them: each request labelled with the row id of its place."""
+    from shared.layout import ROW_ID_LABEL, row_id
+
+    return [{**line, "request": {**line["request"], "labels": {ROW_ID_LABEL: row_id(attempt, shard, n)}}}
+            for n, line in enumerate(inputs, 1)]
+
+
+def key_index_of(inputs: list[dict]) -> list[dict]:
+    """The key index of labelled input lines, in the format submit_batch writes (shared/layout.py)."""
+    from shared.keys import decode_key
+
+    return [{"row_id": line["request"]["labels"]["row_id"], "key": line["key"],
+             "phone_number_token": decode_key(line["key"]).phone_token,
+             "interaction_id": decode_key(line["key"]).interaction_id} for line in inputs]
+
+
+def keyless(line: dict, row: str | None) -> dict:
+    """An output line without its top-level key, the echoed request labelled with `row` (if any)."""
+    out = {k: v for k, v in line.items() if k != "key"}
+    if row is not None:
+        out["request"] = {**out["request"], "labels": {"row_id": row}}
+    return out
+
+
 def jsonl(lines) -> bytes:
     """Lines (dicts, or bytes/str taken as they are) as JSONL bytes."""
     out = []

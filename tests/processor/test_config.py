@@ -64,7 +64,7 @@ def test_defaults_and_overrides():
 
 
 @pytest.mark.parametrize("name, ok", [("a/predictions.jsonl", True), ("a/predictions_00001.jsonl", True),
-                                      ("a/prediction-x.jsonl", True), ("a/retry/requests-1.jsonl", False),
+                                      ("a/prediction-x.jsonl", True), ("a/retry/keys-1.jsonl", False),
                                       ("a/predictions.jsonl.tmp", False), ("predictions/x.jsonl", False)])
 def test_prediction_file_names(name, ok):
     assert is_prediction_file(name) is ok

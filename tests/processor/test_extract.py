@@ -70,11 +70,12 @@ def test_unusable_lines_are_dead_letters_with_a_reason(mutate, reason):
     assert out.retry_request is None
 
 
-def test_model_error_keeps_the_original_request_for_a_retry():
+def test_model_error_sets_its_key_aside_for_a_retry():
+    """Only the key: the retry batch copies the request from the input (the echo is rewritten)."""
     line = L.failed("tok", "INT", code=429)
     out = extract_line(_line(line), 3)
     assert out.reason == "model_error" and "429" in out.detail
-    assert orjson.loads(out.retry_request) == {"key": line["key"], "request": line["request"]}
+    assert orjson.loads(out.retry_request) == {"key": line["key"]}
     assert out.composite_key == line["key"]
 
 
@@ -125,7 +126,7 @@ def test_the_answer_is_read_the_same_whatever_the_layout_of_the_line(layout):
     else:
         obj = {**obj, "request": {**request, "response": {"nested": True}}, "key": key}
     raw = _line(obj)
-    fast, whole = extract_line(raw, 9), _from_object(orjson.loads(raw), raw, 9)
+    fast, whole = extract_line(raw, 9), _from_object(orjson.loads(raw), raw, 9, None)
     assert isinstance(fast, Record) and _fields(fast) == _fields(whole)
     assert (fast.composite_key, fast.payload) == (key, {"summary": "s", "topics": ["a"]})
 
@@ -153,3 +154,68 @@ def test_failed_row_recovered_by_regex_is_a_model_error():
 def test_raw_is_bounded():
     line = L.success("tok", "INT", text="x" * (RAW_LIMIT * 3))
     assert len(extract_line(_line(line), 1).raw) == RAW_LIMIT
+
+
+def _unanswered(response: dict) -> bytes:
+    """A successful line (status "") whose response is `response`, as the real service writes it."""
+    line = L.success("tok", "INT", {"a": 1})
+    line["response"] = {"createTime": "2025-01-01T00:00:00.000000Z", "modelVersion": "gemini-2.5-flash",
+                        "responseId": "r1", **response}
+    return _line(line)
+
+
+SAFETY_RATINGS = [{"category": "HARM_CATEGORY_HARASSMENT", "probability": "HIGH", "blocked": True},
+                  {"category": "HARM_CATEGORY_HATE_SPEECH", "probability": "NEGLIGIBLE"}]
+
+
+@pytest.mark.parametrize("response, reason, detail", [
+    ({"promptFeedback": {"blockReason": "SAFETY", "blockReasonMessage": "Blocked.", "safetyRatings": SAFETY_RATINGS},
+      "usageMetadata": {"promptTokenCount": 40, "totalTokenCount": 40}},
+     "prompt_blocked", "the prompt was blocked: blockReason SAFETY (Blocked.); blocked: HARM_CATEGORY_HARASSMENT"),
+    ({"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}, "usageMetadata": {"promptTokenCount": 40}},
+     "prompt_blocked", "the prompt was blocked: blockReason PROHIBITED_CONTENT"),
+    ({"candidates": [{"finishReason": "SAFETY", "safetyRatings": SAFETY_RATINGS}],
+      "usageMetadata": {"promptTokenCount": 40, "totalTokenCount": 40}},
+     "finish_safety", "stopped by a content filter: finishReason SAFETY; blocked: HARM_CATEGORY_HARASSMENT"),
+    ({"candidates": [{"content": {"parts": [{"text": '{"summary": "half'}], "role": "model"},
+                      "finishReason": "SAFETY"}], "usageMetadata": {"promptTokenCount": 40}},
+     "finish_safety", "finishReason SAFETY"),
+    ({"candidates": [{"finishReason": "SPII"}], "usageMetadata": {}}, "finish_safety", "finishReason SPII"),
+    ({"candidates": [{"finishReason": "BLOCKLIST", "content": {"role": "model"}}]}, "finish_safety", "BLOCKLIST"),
+    ({"candidates": [{"citationMetadata": {"citations": [{"uri": "https://example.com"}]},
+                      "content": {"role": "model"}, "finishReason": "RECITATION"}]},
+     "finish_recitation", "stopped for recitation: finishReason RECITATION"),
+    ({"candidates": [{"content": {"parts": [{"text": '{"summ'}], "role": "model"}, "finishReason": "MAX_TOKENS"}]},
+     "truncated", "cut at the output token limit (finishReason MAX_TOKENS), not repairable"),
+    ({"candidates": [{"content": {"role": "model"}, "finishReason": "MAX_TOKENS"}]},
+     "truncated", "no text parts (finishReason MAX_TOKENS)"),
+    ({"candidates": [{"content": {"role": "model"}, "finishReason": "OTHER"}]},
+     "empty_response", "no text parts (finishReason OTHER)"),
+    ({"usageMetadata": {"promptTokenCount": 40}}, "empty_response", "no text parts"),
+])
+def test_answers_the_model_did_not_give_are_dead_letters_with_their_reason(response, reason, detail):
+    out = extract_line(_unanswered(response), 6)
+    assert isinstance(out, DeadLetter)
+    assert (out.reason, out.composite_key) == (reason, encode_key("tok", "INT"))
+    assert detail in out.detail
+    assert out.retry_request is None  # the same request would be stopped again: not retried
+    if "usageMetadata" in response and "promptTokenCount" in response["usageMetadata"]:
+        assert out.prompt_tokens == 40
+
+
+def test_a_truncated_answer_that_repairs_is_a_repaired_row():
+    line = L.success("tok", "INT", text='{"summary": "cut sho', finish="MAX_TOKENS")
+    out = extract_line(_line(line), 2)
+    assert isinstance(out, Record) and out.payload == {"summary": "cut sho"}
+    assert (out.repaired, out.finish_reason) == (True, "MAX_TOKENS")
+
+
+@pytest.mark.parametrize("response, reason", [
+    ({"promptFeedback": {"blockReason": "OTHER"}, "usageMetadata": {"promptTokenCount": 40}}, "prompt_blocked"),
+    ({"candidates": [{"finishReason": "RECITATION", "content": {"role": "model"}}]}, "finish_recitation"),
+    ({"candidates": [{"content": {"parts": [{"text": "{"}]}, "finishReason": "MAX_TOKENS"}]}, "truncated"),
+])
+def test_a_broken_line_is_classified_the_same_way(response, reason):
+    broken = _unanswered(response).replace(b'"status":""', b'"status":"",,')
+    out = extract_line(broken, 3)
+    assert isinstance(out, DeadLetter) and out.reason == reason and out.retry_request is None

@@ -76,7 +76,7 @@ def test_no_output_files_is_404(proc, put, out_dir):
     error = _assert_error(*proc({"output_info": {"gcsOutputDirectory": out_dir}}), 404, "NOT_FOUND")
     assert error["details"]["output_dirs"] == [out_dir]
     put(f"{out_dir}/notes.txt", b"not a prediction file\n")
-    put(f"{out_dir}/retry/requests-x.jsonl", jsonl(many(1)))
+    put(f"{out_dir}/retry/keys-x.jsonl", jsonl(many(1)))
     _assert_error(*proc({"output_info": {"gcsOutputDirectory": out_dir}}), 404, "NOT_FOUND")
 
 

@@ -18,7 +18,7 @@ def test_every_shard_once_in_name_order_and_nothing_else(proc, vertex_job, put, 
     decoys = jsonl(many(4, prefix="decoy"))
     put(f"{out_dir}/notes.txt", decoys)
     put(f"{out_dir}/prediction.json", decoys)
-    put(f"{out_dir}/retry/requests-0000.jsonl", decoys)
+    put(f"{out_dir}/retry/keys-0000.jsonl", decoys)
     put(f"{out_dir}-other/predictions.jsonl", decoys)
     body = {"output_info": {"gcsOutputDirectory": out_dir}, "chunk_size": 2}
     status, answer = proc(body)

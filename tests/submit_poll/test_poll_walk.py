@@ -105,7 +105,7 @@ def test_prediction_files_are_the_directorys_own_prediction_objects(stack, stora
     from status_poll.outputs import prediction_files
 
     bucket = storage_client.bucket(stack["OUTPUT_BUCKET"])
-    for name in ("d/pred-1/predictions_00002.jsonl", "d/pred-1/predictions_00001.jsonl", "d/pred-1/retry/requests-00000.jsonl",
+    for name in ("d/pred-1/predictions_00002.jsonl", "d/pred-1/predictions_00001.jsonl", "d/pred-1/retry/keys-00000.jsonl",
                  "d/pred-1/retry/predictions.jsonl", "d/pred-1/incremental.txt", "d/pred-10/predictions.jsonl"):
         bucket.blob(name).upload_from_string(b"{}\n")
     base = f"gs://{stack['OUTPUT_BUCKET']}/d/pred-1"

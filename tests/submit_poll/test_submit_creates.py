@@ -74,10 +74,11 @@ def test_input_lines_are_gemini_batch_requests_with_composite_keys(stack, storag
     schema = json.loads((PROMPT_DIR / "response_schema.json").read_text())
     system = (PROMPT_DIR / "system_instruction.txt").read_text().strip()
     by_id = {r["interaction_id"]: r for r in good}
-    for line, key in zip(lines, keys):
+    for number, (line, key) in enumerate(zip(lines, keys), 1):
         assert set(line) == {"key", "request"}
         request = line["request"]
-        assert set(request) == {"contents", "systemInstruction", "generationConfig"}
+        assert set(request) == {"contents", "systemInstruction", "generationConfig", "labels"}
+        assert request["labels"] == {"row_id": f"a1-s00000-r{number:06d}"}
         [content] = request["contents"]
         assert content["role"] == "user"
         assert by_id[key["interaction_id"]]["transcript"] in content["parts"][0]["text"]

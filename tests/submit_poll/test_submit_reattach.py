@@ -14,13 +14,16 @@ from tests.submit_poll.helpers import BATCH_TYPE, assert_error, transcript_recor
 def _crash(stack, storage_client, firestore_client, run_id: str, lease_expires: datetime) -> dict:
     """What a submitter that crashed right after creating the job leaves behind: the attempt's input
     file, the labelled job on Vertex, and the run in PENDING_SUBMISSION with its lease and no job."""
-    from batch_submit.prepare import PrepareStats, request_lines
+    from batch_submit.prepare import PrepareStats, request_entries
     from batch_submit.prompts import load_prompt
+    from batch_submit.shards import request_line
     from shared.jobstate import JobStore
+    from shared.layout import row_id
     from shared.vertex import VertexJobs, run_labels
     from shared.vertex_rest import BatchJobsRest
 
-    lines = request_lines(transcript_records(3), load_prompt(BATCH_TYPE, "v1"), 100_000, PrepareStats())
+    entries = request_entries(transcript_records(3), load_prompt(BATCH_TYPE, "v1"), 100_000, PrepareStats())
+    lines = [request_line(entry, row_id(1, 0, n)) for n, entry in enumerate(entries, 1)]
     name = f"runs/pass1/{run_id}/attempt-1/input-00000.jsonl"
     storage_client.bucket(stack["INPUT_BUCKET"]).blob(name).upload_from_string(b"".join(lines))
     rest = BatchJobsRest(stack["VERTEX_AI_ENDPOINT"], requests.Session())

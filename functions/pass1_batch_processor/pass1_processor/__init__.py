@@ -7,6 +7,7 @@ Modules, one concern each:
     repair       model text -> JSON object (strict first, bounded json_repair on failure)
     quickfix     linear-time fixes of the usual slips (single quotes, answers cut short)
     extract      one output line -> Record or DeadLetter
+    keyindex     row id -> composite key from the shard's key index, for lines without a key
     bq           parameterised BigQuery reads (lookup, dedupe, reconcile)
     lookup       per-chunk lookup query (phone token, interaction id)
     schema       output table schema, read once, and value converters
@@ -16,7 +17,7 @@ Modules, one concern each:
     writer       load jobs (default) or streaming inserts
     checkpoint   per-file checkpoints, leases and write-ahead intents in Firestore
     memory       RSS watch: shrink chunks and collect garbage above the threshold
-    retry_requests  failed model requests set aside for submit_batch retry_failed
+    retry_requests  keys of failed model requests set aside for submit_batch retry_failed
     scope        the run (or ad hoc scope) a call works on and its state
     chunk        one chunk: enrich, dedupe, write; its counts
     filework     one file, chunk after chunk: extract, write-ahead intent, chunk, commit

@@ -75,6 +75,7 @@ class ProcessorConfig:
     lease_seconds: float
     jobs_collection: str
     allowed_buckets: frozenset[str]
+    input_bucket: str = ""  # the key indexes submit wrote beside the input shards (shared/layout.py)
 
     @classmethod
     def from_request(cls, body: dict, settings: Settings) -> "ProcessorConfig":
@@ -110,6 +111,7 @@ class ProcessorConfig:
             lease_seconds=env_float("PROCESSOR_LEASE_SECONDS", DEFAULT_LEASE_SECONDS),
             jobs_collection=settings.jobs_collection,
             allowed_buckets=settings.allowed_buckets,
+            input_bucket=settings.input_bucket,
         )
 
 

@@ -1,7 +1,7 @@
 """The prediction files of a set of output directories: prediction*.jsonl only, in a stable order.
 
 Vertex names its shards predictions.jsonl or predictions_00001.jsonl...; the processor's own
-retry/requests-*.jsonl files and anything else under the directory are ignored. Order: the
+retry/keys-*.jsonl files and anything else under the directory are ignored. Order: the
 directories in the order given, then object names, so that every call walks files the same way.
 """
 

@@ -16,6 +16,7 @@ from pass1_processor.checkpoint import Checkpoint, CheckpointStore, FileBusy, Le
 from pass1_processor.chunk import Chunk, WriteTarget, process_chunk
 from pass1_processor.discovery import PredictionFile
 from pass1_processor.extract import DeadLetter, Record, extract_line
+from pass1_processor.keyindex import KeyIndex
 from pass1_processor.memory import MemoryWatch
 from pass1_processor.reader import Line, blob_fetcher, iter_lines
 from shared.errors import Conflict
@@ -54,6 +55,7 @@ class FileWorker:
     storage: object
     log: object
     chunks_written: list = field(default_factory=list)
+    input_bucket: str = ""  # where the key indexes are (keyindex.py)
 
     def work(self, file: PredictionFile) -> str:
         """DONE, STOPPED (budget spent; lease released) or BUSY (another invocation has it)."""
@@ -82,23 +84,25 @@ class FileWorker:
         blob = self.storage.bucket(file.path.bucket).blob(file.path.name)
         lines = iter_lines(blob_fetcher(blob, file.generation), file.size, checkpoint.offset, checkpoint.next_line)
         offset, next_line = checkpoint.offset, checkpoint.next_line
+        keys = KeyIndex(file.path, self.storage, self.input_bucket)  # read only if a line has no key
         if checkpoint.pending:
-            offset, next_line = self._chunk(file, lines, offset, next_line, checkpoint.pending)
+            offset, next_line = self._chunk(file, lines, offset, next_line, checkpoint.pending, keys)
         while offset < file.size or offset == 0 == file.size:
             if not self.budget.may_start_chunk():
                 self.store.release(file.uri)
                 return STOPPED
-            offset, next_line = self._chunk(file, lines, offset, next_line, None)
+            offset, next_line = self._chunk(file, lines, offset, next_line, None, keys)
             if file.size == 0:
                 break
         return DONE
 
     def _chunk(self, file: PredictionFile, lines: Iterator[Line], offset: int, next_line: int,
-               pending: Pending | None) -> tuple[int, int]:
+               pending: Pending | None, keys: KeyIndex) -> tuple[int, int]:
         started = time.monotonic()
         chunk = Chunk(file, offset, offset, next_line, next_line - 1, replay=pending is not None)
         limit = None if pending else self.memory.next_chunk_lines()
-        _fill(chunk, lines, limit, self.chunk_max_bytes, pending.end if pending else None, self.target.plan.prepare)
+        _fill(chunk, lines, limit, self.chunk_max_bytes, pending.end if pending else None, self.target.plan.prepare,
+              keys)
         if pending is None:
             self.store.write_intent(file.uri, Pending(chunk.start, chunk.end, chunk.first_line, chunk.last_line))
             crash_point("intent")
@@ -120,7 +124,7 @@ class FileWorker:
 
 
 def _fill(chunk: Chunk, lines: Iterator[Line], max_lines: int | None, max_bytes: int, until: int | None,
-          prepare: Callable[[Record], Record | DeadLetter]) -> None:
+          prepare: Callable[[Record], Record | DeadLetter], keys: KeyIndex | None = None) -> None:
     """Extract lines into the chunk: up to max_lines lines or max_bytes bytes, or (a replay) up to
     byte offset `until` exactly. Blank lines advance the range but are not records. Each record is
     prepared (serialized, RowPlan.prepare) right away, while its objects are hot in the cache."""
@@ -136,7 +140,7 @@ def _fill(chunk: Chunk, lines: Iterator[Line], max_lines: int | None, max_bytes:
                 append(DeadLetter(number, "line_too_long", f"the line is longer than {len(data)} bytes", None,
                                   data[:8192].decode("utf-8", "replace")))
             elif data and not data.isspace():  # isspace stops at the first visible byte
-                outcome = extract_line(data, number)
+                outcome = extract_line(data, number, keys)
                 append(prepare(outcome) if type(outcome) is Record else outcome)
             count += 1
             size += len(data)

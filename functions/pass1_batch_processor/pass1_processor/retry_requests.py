@@ -1,8 +1,10 @@
-"""Requests Vertex failed, set aside for a follow-up batch (submit_batch mode retry_failed).
+"""Rows Vertex failed, set aside for a follow-up batch (submit_batch mode retry_failed).
 
-Each chunk with failed rows writes its original input lines ({"key", "request"}) to
-<gcsOutputDirectory>/retry/requests-<file id>-<first line>.jsonl. The name depends only on the file
-and the chunk's first line, and a replayed chunk has the same range (checkpoint.Pending), so a replay
+Each chunk with failed rows writes their keys ({"key"} per line) to
+<gcsOutputDirectory>/retry/keys-<file id>-<first line>.jsonl (shared/layout.py). Only the keys: the
+request is taken again from the attempt's input shard, because the request an output line echoes
+is rewritten by Vertex AI and is not the one that was sent. The name depends only on the file and
+the chunk's first line, and a replayed chunk has the same range (checkpoint.Pending), so a replay
 overwrites the object instead of adding a second copy.
 """
 
@@ -13,19 +15,18 @@ from typing import Sequence
 from pass1_processor.checkpoint import file_doc_id
 from pass1_processor.discovery import PredictionFile
 from shared.faults import crash_point
+from shared.layout import RETRY_FOLDER, RETRY_KEYS_PREFIX
 from shared.retry import call_with_retry
-
-RETRY_FOLDER = "retry"
 
 
 def retry_object_name(file: PredictionFile, first_line: int) -> str:
-    """Object name of a chunk's retry requests, inside the file's output directory."""
+    """Object name of a chunk's retry keys, inside the file's output directory."""
     return (f"{file.output_dir.path.name}/{RETRY_FOLDER}/"
-            f"requests-{file_doc_id(file.uri)[:16]}-{first_line:09d}.jsonl")
+            f"{RETRY_KEYS_PREFIX}{file_doc_id(file.uri)[:16]}-{first_line:09d}.jsonl")
 
 
 def write_retry_requests(file: PredictionFile, first_line: int, lines: Sequence[bytes], client=None) -> str | None:
-    """Write the chunk's failed requests; returns the gs:// URI, or None when there are none."""
+    """Write the chunk's retry records; returns the gs:// URI, or None when there are none."""
     if not lines:
         return None
     if client is None:

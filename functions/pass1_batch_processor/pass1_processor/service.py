@@ -119,7 +119,8 @@ def _work(config, scope, files, store, target, ctx, log) -> tuple[Outcome, Memor
     memory = MemoryWatch(config.memory_threshold_percent, config.chunk_size,
                          memory_limit_bytes(config.memory_limit_mb))
     budget = Budget(config.time_budget_seconds, ctx.elapsed)
-    worker = FileWorker(store, target, budget, memory, config.chunk_max_bytes, storage_client(), log)
+    worker = FileWorker(store, target, budget, memory, config.chunk_max_bytes, storage_client(), log,
+                        input_bucket=config.input_bucket)
     results: dict[str, str] = {}
     for file in files:
         if not budget.may_start_chunk():

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from shared.errors import UpstreamUnavailable, is_transient
+from shared import layout
 from shared.faults import crash_point
 from shared.logs import Logger
 from shared.vertex import CANCELLED_JOB_STATES, FAILED_JOB_STATES, VertexJobs, run_labels
@@ -80,7 +81,7 @@ class JobCreator:
         job = self._reattachable(shard)
         reattached = job is not None
         if job is None:
-            prefix = naming.output_prefix(run.output_base, run.batch_type, run.run_id, run.attempt, shard.index)
+            prefix = layout.output_prefix(run.output_base, run.batch_type, run.run_id, run.attempt, shard.index)
             job, failover = self._create(shard, prefix)
             crash_point("submit_job_created")
         else:

@@ -1,5 +1,5 @@
-"""Records -> request lines: one JSONL line per transcript worth sending, with the reasons for the
-ones that are not sent counted (never logged: they hold personal data)."""
+"""Records -> request entries: one per transcript worth sending, with the reasons for the ones that
+are not sent counted (never logged: they hold personal data)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-import orjson
-
 from shared.keys import encode_key
 
 from batch_submit.prompts import PromptSpec
+from batch_submit.shards import RequestEntry
 from batch_submit.sources import INVALID
 
 # Reasons a record is not sent (the keys of skipped_reasons in the answer and the run document).
@@ -63,9 +62,9 @@ def skip_reason(record: dict, max_chars: int) -> str | None:
     return None
 
 
-def request_lines(records: Iterable[dict], prompt: PromptSpec, max_chars: int,
-                  stats: PrepareStats) -> Iterator[bytes]:
-    """One line per record worth sending: {"key": encode_key(...), "request": {...}}\\n.
+def request_entries(records: Iterable[dict], prompt: PromptSpec, max_chars: int,
+                    stats: PrepareStats) -> Iterator[RequestEntry]:
+    """One entry per record worth sending, keyed by encode_key(phone token, interaction id).
     Adjacent duplicates of a key are sent once (a table source is ordered by key)."""
     previous_key = None
     for record in records:
@@ -73,9 +72,10 @@ def request_lines(records: Iterable[dict], prompt: PromptSpec, max_chars: int,
         if reason:
             stats.skipped[reason] += 1
             continue
-        key = encode_key(_text(record["phone_number_token"]), _text(record["interaction_id"]))
+        phone, interaction = _text(record["phone_number_token"]), _text(record["interaction_id"])
+        key = encode_key(phone, interaction)
         if key == previous_key:
             stats.skipped[DUPLICATE] += 1
             continue
         previous_key = key
-        yield orjson.dumps({"key": key, "request": prompt.request_for(record["transcript"])}) + b"\n"
+        yield RequestEntry(key, phone, interaction, prompt.request_for(record["transcript"]))

@@ -1,5 +1,5 @@
 """mode "retry_failed": claim the finished run, gather attempt n's unanswered requests, submit them
-as attempt n+1 (see retry_failed.py for where they are).
+as attempt n+1 (see retry_failed.py for where they come from).
 
 - SUBMITTED or RUNNING: an attempt is in flight: "skipped".
 - COMPLETED or PENDING_PROCESSING: look for requests to retry; none -> 200 "nothing_to_retry";
@@ -19,7 +19,7 @@ from batch_submit import answers
 from batch_submit.claim import SubmissionInProgress, lease_for
 from batch_submit.prepare import PrepareStats
 from batch_submit.request import SubmitRequest
-from batch_submit.retry_failed import retry_inputs, retry_lines
+from batch_submit.retry_failed import RetrySource, retry_entries, retry_sources
 from batch_submit.submission import Deps, create_jobs, record_submitted, release, write_shards
 
 RETRYABLE_FROM = frozenset({JobState.COMPLETED, JobState.PENDING_PROCESSING})
@@ -50,16 +50,17 @@ def _retry_once(deps: Deps, req: SubmitRequest, owner: str) -> dict:
     if state not in RETRYABLE_FROM:
         raise Conflict(f"run '{req.run_id}' is {state}; retry_failed needs a COMPLETED or PENDING_PROCESSING run",
                        details={"reason": "not_retryable", "state": state})
-    uris = retry_inputs(record, deps.storage)
-    if not uris:
+    sources = retry_sources(record, deps.storage)
+    if not sources:
         return answers.nothing_to_retry(record)
     if attempt + 1 > deps.config.max_attempts:
         raise Conflict(f"run '{req.run_id}' has had {attempt} attempt(s), the maximum is {deps.config.max_attempts}",
                        details={"reason": "max_attempts_reached", "attempt": attempt,
-                                "max_attempts": deps.config.max_attempts, "retry_files": len(uris)})
+                                "max_attempts": deps.config.max_attempts,
+                                "retry_files": sum(s.files for s in sources)})
     _take_lease(deps, req, owner, state, attempt)
     try:
-        return _submit(deps, req, owner, record, attempt + 1, uris)
+        return _submit(deps, req, owner, record, attempt + 1, sources)
     except Exception as exc:
         release(deps, req, owner, exc)
         raise
@@ -81,16 +82,18 @@ def _take_lease(deps: Deps, req: SubmitRequest, owner: str, state: str, attempt:
         raise SubmissionInProgress(exc.message, details=exc.details) from exc
 
 
-def _submit(deps: Deps, req: SubmitRequest, owner: str, record: dict, attempt: int, uris: list[str]) -> dict:
+def _submit(deps: Deps, req: SubmitRequest, owner: str, record: dict, attempt: int,
+            sources: list[RetrySource]) -> dict:
     stats = PrepareStats()
-    shards = write_shards(deps, req, attempt, retry_lines(uris, deps.storage, stats), stats)
-    if not shards:  # the files held no valid line
+    shards = write_shards(deps, req, attempt, retry_entries(sources, deps.storage, stats), stats)
+    if not shards:  # the files named no request of the inputs
         deps.store.release_lease(req.run_id, req.batch_type, owner)
         return answers.nothing_to_retry(record)
     output_base = parse_gcs_uri(record.get("output_base") or f"gs://{deps.settings.output_bucket}/runs", "output_base")
     model = req.model or record.get("model") or deps.config.model
     jobs = create_jobs(deps, req, attempt, output_base, shards, model)
-    extra = {"mode": "retry_failed", "retry_of_attempt": attempt - 1, "retry_inputs": len(uris), "model": model}
+    extra = {"mode": "retry_failed", "retry_of_attempt": attempt - 1, "retry_inputs": sum(s.files for s in sources),
+             "model": model}
     new = record_submitted(deps, req, owner, attempt, jobs, stats, RETRYABLE_FROM, extra)
     deps.log.info("failed requests resubmitted", attempt=attempt, jobs=len(jobs), requests=stats.requests)
     return answers.submitted(new, stats)

@@ -15,6 +15,7 @@ from shared.config import Settings
 from shared.errors import ValidationError
 from shared.faults import crash_point
 from shared.jobstate import JobState, JobStore, utcnow
+from shared.layout import default_output_base
 from shared.vertex import VertexJobs
 
 from batch_submit import answers
@@ -22,8 +23,7 @@ from batch_submit.circuit import CircuitBreaker, FirestoreCircuitStore
 from batch_submit.claim import claim_for_submit
 from batch_submit.config import SubmitConfig
 from batch_submit.jobs import Target
-from batch_submit.naming import default_output_base
-from batch_submit.prepare import PrepareStats, request_lines
+from batch_submit.prepare import PrepareStats, request_entries
 from batch_submit.prompts import load_prompt
 from batch_submit.request import SubmitRequest, parse_submit
 from batch_submit.sources import records
@@ -80,8 +80,8 @@ def submit_new(deps: Deps, req: SubmitRequest, owner: str) -> dict:
     output_base = req.output_base or default_output_base(deps.settings.output_bucket)
     stats = PrepareStats()
     try:
-        lines = request_lines(records(req.source), prompt, req.max_transcript_chars, stats)
-        shards = write_shards(deps, req, attempt, lines, stats)
+        entries = request_entries(records(req.source), prompt, req.max_transcript_chars, stats)
+        shards = write_shards(deps, req, attempt, entries, stats)
         if not shards:
             raise ValidationError("the source has no transcript to send", field="source",
                                   details={"reason": "no_requests", "skipped_records": stats.skipped_records,

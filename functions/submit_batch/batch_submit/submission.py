@@ -11,15 +11,15 @@ from shared.config import Settings
 from shared.errors import Conflict, to_pipeline_error
 from shared.identifiers import GcsPath
 from shared.jobstate import JobState, JobStore
+from shared.layout import attempt_prefix
 from shared.logs import Logger
 from shared.vertex import VertexJobs
 
 from batch_submit.config import SubmitConfig
 from batch_submit.jobs import JobCreator, RunAttempt, Target, targets
-from batch_submit.naming import attempt_prefix
 from batch_submit.prepare import REQUEST_TOO_LARGE, PrepareStats
 from batch_submit.request import SubmitRequest
-from batch_submit.shards import Shard, ShardWriter
+from batch_submit.shards import RequestEntry, Shard, ShardWriter
 
 
 @dataclass
@@ -42,15 +42,15 @@ def attempt_jobs(record: dict, attempt: int | None = None) -> list[dict]:
     return [job for job in record.get("jobs") or [] if job.get("attempt") == attempt]
 
 
-def write_shards(deps: Deps, req: SubmitRequest, attempt: int, lines: Iterable[bytes],
+def write_shards(deps: Deps, req: SubmitRequest, attempt: int, entries: Iterable[RequestEntry],
                  stats: PrepareStats) -> list[Shard]:
-    """Stream the lines into the attempt's input objects; returns the shards written."""
+    """Stream the entries into the attempt's input objects and key indexes; returns the shards written."""
     prefix = attempt_prefix(deps.settings.input_bucket, req.batch_type, req.run_id, attempt)
-    writer = ShardWriter(deps.storage.bucket(deps.settings.input_bucket), prefix,
+    writer = ShardWriter(deps.storage.bucket(deps.settings.input_bucket), prefix, attempt,
                          req.max_requests_per_job, req.max_bytes_per_job)
     try:
-        for line in lines:
-            if not writer.write(line):
+        for entry in entries:
+            if not writer.write(entry):
                 stats.skipped[REQUEST_TOO_LARGE] += 1
     except BaseException:
         writer.abort()

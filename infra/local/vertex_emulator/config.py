@@ -17,9 +17,13 @@ ROW_FAULTS = (
     "trailing_comma",  # a comma before the closing brace
     "single_quotes",   # single instead of double quotes
     "truncated",       # JSON cut short, finishReason MAX_TOKENS
-    "no_parts",        # a candidate whose content has no parts
+    "no_parts",        # a candidate whose content has no parts (finishReason STOP or OTHER)
     "split_parts",     # the text split over several parts
     "row_error",       # a failed row: no response, an error in `status`
+    "blocked",         # the prompt blocked: promptFeedback.blockReason, no candidates
+    "safety",          # the answer stopped by the safety filter: finishReason SAFETY, no content
+    "recitation",      # the answer stopped for recitation: finishReason RECITATION, no parts
+    "drop_extra_fields",  # the input line's extra top-level fields (key, id...) do not come back
 )
 RATE_KEYS = ROW_FAULTS + ("job_failure",)
 API_METHODS = ("create", "get", "list", "cancel", "*")

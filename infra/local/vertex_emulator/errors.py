@@ -60,9 +60,9 @@ class ApiError(Exception):
         return {"error": {"code": self.code, "message": self.message, "status": self.status}}
 
 
-def row_status(code):
+def row_status(code, message=None):
     """The `status` string of a failed prediction line, e.g. 'Bad Request: {"error": {...}}'."""
-    err = ApiError(code)
+    err = ApiError(code, message)
     return f"{http.HTTPStatus(err.code).phrase}: {json.dumps(err.body())}"
 
 

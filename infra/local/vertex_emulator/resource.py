@@ -27,13 +27,23 @@ def _field(body, camel, snake):
     return body.get(camel, body.get(snake))
 
 
-def _validate_labels(labels):
+def label_problem(labels):
+    """Why a labels map is refused (a job's, or a request's in a batch line), or None. The rules are
+    the same for both: at most 64 labels; keys 1-63 characters starting with a lowercase letter;
+    keys and values of lowercase letters, digits, '_' and '-', values at most 63 characters."""
     if not isinstance(labels, dict) or len(labels) > 64:
-        raise ApiError(400, "labels must be a map of at most 64 entries.")
+        return "labels must be a map of at most 64 entries."
     for key, value in labels.items():
         if not LABEL_KEY.match(str(key)) or not isinstance(value, str) or not LABEL_VALUE.match(value):
-            raise ApiError(400, f"Invalid label {key!r}={value!r}: keys and values take lowercase letters, "
-                                "digits, '_' and '-', at most 63 characters; keys start with a letter.")
+            return (f"Invalid label {key!r}={value!r}: keys and values take lowercase letters, "
+                    "digits, '_' and '-', at most 63 characters; keys start with a letter.")
+    return None
+
+
+def _validate_labels(labels):
+    problem = label_problem(labels)
+    if problem:
+        raise ApiError(400, problem)
 
 
 def validate_create(body):

@@ -1,0 +1,100 @@
+"""Where a run's objects live in Cloud Storage and how their names map onto each other: the contract
+between submit_batch (which writes them) and the processor (which reads them back).
+
+    input      gs://$INPUT_BUCKET/runs/{batch_type}/{run_id}/attempt-{n}/input-{shard:05d}.jsonl
+    key index  gs://$INPUT_BUCKET/runs/{batch_type}/{run_id}/attempt-{n}/input-{shard:05d}.keys.jsonl
+    output     {output base}/{batch_type}/{run_id}/attempt-{n}/shard-{shard:05d}/
+               (output base: gs://$OUTPUT_BUCKET/runs, or the submit request's output_prefix;
+               Vertex AI writes into a folder of its own below it: prediction-model-<time>/)
+    retry      <gcsOutputDirectory>/retry/keys-*.jsonl: the keys of the rows to submit again
+
+Every request line carries a row id in `request.labels.row_id` (ROW_ID_LABEL), `a{n}-s{shard}-r{line}`:
+a label value (lowercase letters, digits, `-`; at most 63 characters), unique within the run's attempt.
+The key index beside each input shard has one line per request, in shard order:
+{"row_id", "key", "phone_number_token", "interaction_id"}. That the top-level `key` of an input line
+comes back in its output line is seen, not documented; the echoed request (and its labels) is
+documented, so an output line without a key is mapped back through its shard's key index.
+
+A retried submit writes the same names, so it overwrites instead of adding.
+"""
+
+from __future__ import annotations
+
+import re
+
+from shared.identifiers import GcsPath
+
+ROW_ID_LABEL = "row_id"
+RETRY_FOLDER = "retry"
+RETRY_KEYS_PREFIX = "keys-"
+_INPUT_SUFFIX = ".jsonl"
+_KEY_INDEX_SUFFIX = ".keys.jsonl"
+_SHARD_OBJECT = re.compile(r"/input-(\d{5})(?:\.keys)?\.jsonl$")
+_INPUT_NAME = re.compile(r"(?:^|/)input-\d{5}\.jsonl$")
+# {batch_type}/{run_id}/attempt-{n}/shard-{shard} inside an output directory's name (batch types and
+# run ids are validated: no '/').
+_OUTPUT_SHARD = re.compile(r"(?:^|/)([a-z][a-z0-9_]{0,30})/([A-Za-z0-9][A-Za-z0-9_.-]{0,62})"
+                           r"/attempt-([1-9]\d{0,3})/shard-(\d{5})(?:/|$)")
+_ROW_ID = re.compile(r"^a([1-9]\d{0,3})-s(\d{5})-r(\d{6,})$")
+
+
+def attempt_prefix(bucket: str, batch_type: str, run_id: str, attempt: int) -> GcsPath:
+    """The folder of one attempt's input files."""
+    return GcsPath(bucket, f"runs/{batch_type}/{run_id}/attempt-{attempt}")
+
+
+def input_object(prefix: GcsPath, shard: int) -> GcsPath:
+    """One input shard of an attempt (a Vertex job's whole input)."""
+    return prefix.join(f"input-{shard:05d}{_INPUT_SUFFIX}")
+
+
+def key_index_of(input_path: GcsPath) -> GcsPath:
+    """The key index beside an input shard: input-00003.jsonl -> input-00003.keys.jsonl."""
+    if not _INPUT_NAME.search(input_path.name):
+        raise ValueError(f"not an input shard: {input_path.uri}")
+    return GcsPath(input_path.bucket, input_path.name[:-len(_INPUT_SUFFIX)] + _KEY_INDEX_SUFFIX)
+
+
+def shard_of(object_name: str) -> int | None:
+    """The shard number of an input shard or of its key index, or None for another object."""
+    match = _SHARD_OBJECT.search("/" + object_name)
+    return int(match.group(1)) if match else None
+
+
+def default_output_base(output_bucket: str) -> GcsPath:
+    return GcsPath(output_bucket, "runs")
+
+
+def output_prefix(base: GcsPath, batch_type: str, run_id: str, attempt: int, shard: int) -> str:
+    """The gs:// output prefix of one job, with the trailing slash Vertex expects of a folder."""
+    return base.join(batch_type, run_id, f"attempt-{attempt}", f"shard-{shard:05d}").uri + "/"
+
+
+def input_for_output(output_path: GcsPath, input_bucket: str) -> GcsPath | None:
+    """The input shard whose job wrote under `output_path` (an output prefix, the job's
+    gcsOutputDirectory, or a prediction file in it); None when the path is not laid out as above."""
+    matches = list(_OUTPUT_SHARD.finditer(output_path.name))
+    if not matches or not input_bucket:
+        return None
+    batch_type, run_id, attempt, shard = matches[-1].groups()
+    return input_object(attempt_prefix(input_bucket, batch_type, run_id, int(attempt)), int(shard))
+
+
+def row_id(attempt: int, shard: int, line: int) -> str:
+    """The label value naming one request: attempt, shard and 1-based line in the shard. Fixed width
+    (up to 999,999 lines), so a line's length does not depend on where it lands."""
+    return f"a{attempt}-s{shard:05d}-r{line:06d}"
+
+
+def row_position(value: str, attempt: int, shard: int) -> int | None:
+    """The 1-based line a row id of this attempt and shard names, or None for any other value."""
+    match = _ROW_ID.match(value) if isinstance(value, str) else None
+    if not match or int(match.group(1)) != attempt or int(match.group(2)) != shard:
+        return None
+    return int(match.group(3))
+
+
+def attempt_and_shard(input_path: GcsPath) -> tuple[int, int] | None:
+    """(attempt, shard) of an input shard laid out as above, or None."""
+    match = re.search(r"/attempt-([1-9]\d{0,3})/input-(\d{5})(?:\.keys)?\.jsonl$", "/" + input_path.name)
+    return (int(match.group(1)), int(match.group(2))) if match else None

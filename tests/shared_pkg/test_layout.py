@@ -1,0 +1,54 @@
+"""The names of a run's objects (shared/layout.py): what submit writes, the processor finds again."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared import layout
+from shared.identifiers import GcsPath
+
+
+def test_input_shard_key_index_and_output_prefix_names():
+    prefix = layout.attempt_prefix("in-bucket", "pass1", "run.1", 2)
+    shard = layout.input_object(prefix, 3)
+    assert shard.uri == "gs://in-bucket/runs/pass1/run.1/attempt-2/input-00003.jsonl"
+    assert layout.key_index_of(shard).uri == "gs://in-bucket/runs/pass1/run.1/attempt-2/input-00003.keys.jsonl"
+    assert layout.output_prefix(layout.default_output_base("out-bucket"), "pass1", "run.1", 2, 3) == \
+        "gs://out-bucket/runs/pass1/run.1/attempt-2/shard-00003/"
+    with pytest.raises(ValueError):
+        layout.key_index_of(GcsPath("in-bucket", "runs/pass1/run.1/attempt-2/input-00003.keys.jsonl"))
+
+
+@pytest.mark.parametrize("name, shard", [
+    ("runs/pass1/r/attempt-1/input-00012.jsonl", 12),
+    ("runs/pass1/r/attempt-1/input-00012.keys.jsonl", 12),
+    ("runs/pass1/r/attempt-1/input-00012.jsonl.tmp", None),
+    ("runs/pass1/r/attempt-1/other.jsonl", None),
+])
+def test_shard_of_input_and_key_index_objects(name, shard):
+    assert layout.shard_of(name) == shard
+
+
+@pytest.mark.parametrize("output, expected", [
+    ("runs/pass1/run.1/attempt-2/shard-00003", "runs/pass1/run.1/attempt-2/input-00003.jsonl"),
+    ("runs/pass1/run.1/attempt-2/shard-00003/prediction-model-2025-01-01T00:00:00.000000Z",
+     "runs/pass1/run.1/attempt-2/input-00003.jsonl"),
+    ("custom/prefix/pass1/r9/attempt-1/shard-00000/prediction-model-x/predictions_00001.jsonl",
+     "runs/pass1/r9/attempt-1/input-00000.jsonl"),
+    ("runs/pass1/run.1/attempt-2", None),
+    ("runs/pass1/run.1/attempt-0/shard-00003", None),
+    ("somewhere/else/prediction-model-x", None),
+])
+def test_an_output_directory_leads_back_to_its_input_shard(output, expected):
+    found = layout.input_for_output(GcsPath("out-bucket", output), "in-bucket")
+    assert (found.uri if found else None) == (f"gs://in-bucket/{expected}" if expected else None)
+
+
+def test_row_ids_are_label_values_of_fixed_width_that_name_their_place():
+    rid = layout.row_id(2, 3, 17)
+    assert rid == "a2-s00003-r000017"
+    assert len(layout.row_id(2, 99999, 200_000)) == len(rid)
+    assert layout.row_position(rid, 2, 3) == 17
+    assert layout.row_position(rid, 1, 3) is None and layout.row_position(rid, 2, 4) is None
+    assert layout.row_position("A2-s00003-r000017", 2, 3) is None and layout.row_position(None, 2, 3) is None
+    assert layout.attempt_and_shard(GcsPath("b", "runs/pass1/r/attempt-2/input-00003.jsonl")) == (2, 3)
