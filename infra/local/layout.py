@@ -42,7 +42,8 @@ class StackLayout:
         return cls(dir=stack_dir, port_base=int(os.environ.get("STACK_PORT_BASE", DEFAULT_PORT_BASE)))
 
     storage_port = property(lambda self: self.port_base + 1)
-    firestore_port = property(lambda self: self.port_base + 2)
+    firestore_port = property(lambda self: self.port_base + 2)  # the emulator itself (and its REST control)
+    firestore_front_port = property(lambda self: self.port_base + 6)  # what clients use (firestore_front.py)
     bigquery_port = property(lambda self: self.port_base + 3)
     bigquery_grpc_port = property(lambda self: self.port_base + 4)
     vertex_port = property(lambda self: self.port_base + 5)
@@ -61,7 +62,8 @@ class StackLayout:
             "GOOGLE_CLOUD_PROJECT": self.project,
             "VERTEX_AI_LOCATION": self.location,
             "STORAGE_EMULATOR_HOST": f"http://{host}:{self.storage_port}",
-            "FIRESTORE_EMULATOR_HOST": f"{host}:{self.firestore_port}",
+            # The front, not the emulator: it refuses queries that need an index the deploy lacks.
+            "FIRESTORE_EMULATOR_HOST": f"{host}:{self.firestore_front_port}",
             "BIGQUERY_EMULATOR_HOST": f"http://{host}:{self.bigquery_port}",
             "VERTEX_AI_ENDPOINT": f"http://{host}:{self.vertex_port}",
             "SUBMIT_BATCH_URL": f"http://{host}:{self.submit_port}/",
