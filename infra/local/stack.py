@@ -90,12 +90,16 @@ EMULATORS: tuple[Service, ...] = (
         env=lambda l: {"PYTHONPATH": str(REPO_ROOT)},
         probe=lambda l, timeout: _grpc_ready(f"127.0.0.1:{l.firestore_front_port}", timeout),
     ),
+    # local-bigquery's own server, with BigQuery's location rules in front of its REST app
+    # (infra/local/bigquery_front.py), in its Python 3.13 environment.
     Service(
         name="bigquery",
-        argv=lambda l: [str(REPO_ROOT / ".venv-bigquery" / "bin" / "local-bigquery"), "serve", "--host", "127.0.0.1",
+        argv=lambda l: [str(REPO_ROOT / ".venv-bigquery" / "bin" / "python"), "-m", "infra.local.bigquery_front",
+                        "--location", l.bq_location, "--host", "127.0.0.1",
                         "--port", str(l.bigquery_port), "--grpc-port", str(l.bigquery_grpc_port),
                         "--project", l.project, "--data-dir", str(l.dir / "bigquery-data")],
         ready_url=lambda l: f"http://127.0.0.1:{l.bigquery_port}/bigquery/v2/projects/{l.project}/datasets",
+        env=lambda l: {"PYTHONPATH": str(REPO_ROOT)},
     ),
     Service(
         name="vertex",
