@@ -79,6 +79,6 @@ bench: install
 clean: stack-down
 	rm -rf build $(VENV) $(BQ_VENV) $(STACK_DIR)
 
-# Deploy to a real project: make deploy PROJECT=my-project REGION=europe-west4 [DRY_RUN=1]
+# Deploy to a real project: make deploy PROJECT=my-project REGION=europe-west4 [BQ_LOCATION=EU] [DRY_RUN=1]
 deploy: install
-	$(PY) -m infra.deploy --project "$(PROJECT)" --region "$(REGION)" $(if $(DRY_RUN),--dry-run,)
+	$(PY) -m infra.deploy --project "$(PROJECT)" --region "$(REGION)" $(if $(BQ_LOCATION),--bq-location "$(BQ_LOCATION)",) $(if $(DRY_RUN),--dry-run,)

@@ -3,11 +3,13 @@
     python -m infra.deploy --project P --region R [--dataset D] [--dry-run]
     make deploy PROJECT=P REGION=R [DRY_RUN=1]
 
-Order: APIs, service accounts, buckets, Firestore, BigQuery dataset and tables, IAM (least privilege:
-one service account per function, one for Workflows, one for Scheduler, each with only the roles it
-needs, on the narrowest resource), vendored builds, functions (private), the workflow, the Scheduler
-jobs. Every "create" is guarded by a "describe" so that a second run changes nothing; `--dry-run`
-prints every command as a shell line without running anything.
+Order: APIs, the project number, the Vertex AI service agent, service accounts, buckets, Firestore and
+its composite indexes (infra/firestore/indexes.json), BigQuery dataset and tables, IAM (least
+privilege: one service account per function, one for Workflows, one for Scheduler, one that builds the
+functions, each with only the roles it needs, on the narrowest resource), vendored builds, functions
+(private, built by that build account), the workflow, the Scheduler jobs. Every "create" is guarded by
+a "describe" (or is idempotent by nature) so that a second run changes nothing; `--dry-run` prints
+every command as a shell line without running anything.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from infra.firestore import indexes as firestore_indexes
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS = REPO_ROOT / "infra" / "schemas"
@@ -75,7 +79,17 @@ SERVICE_ACCOUNTS = {
     "sa-pass1-processor": "pass1_batch_processor: reads predictions, writes BigQuery rows",
     "sa-pass1-workflow": "Cloud Workflows: invokes the three functions",
     "sa-pass1-scheduler": "Cloud Scheduler: starts workflow executions and the poll sweep",
+    "sa-function-build": "Cloud Build: builds the images of the three functions from their sources",
 }
+# Builds run as this account (--build-service-account): since mid-2024 a new project's default build
+# account may lack the permissions a function build needs, and the deploy then fails at the build.
+BUILD_SA = "sa-function-build"
+# The roles the Cloud Run functions documentation lists for a custom build service account: write the
+# build's logs, push the image to Artifact Registry (gcf-artifacts), read the uploaded source.
+BUILD_ROLES = ("roles/logging.logWriter", "roles/artifactregistry.writer", "roles/storage.objectViewer")
+# Google-managed service agents the deploy grants roles to. They are created lazily, on first use of
+# their API: on a fresh project a grant to one fails with "does not exist" until it is generated.
+SERVICE_AGENTS = {"aiplatform.googleapis.com": "gcp-sa-aiplatform"}
 
 
 @dataclass(frozen=True)
@@ -86,14 +100,26 @@ class Step:
     cmd: list[str]
     unless: list[str] | None = None
     raw: str | None = None  # a step that is shell text (an assignment, a create-or-update group)
+    # Run through retry_iam (see SCRIPT_PRELUDE): a principal created moments ago may not be grantable yet.
+    retry: bool = False
 
     def shell(self) -> str:
         if self.raw is not None:
             return self.raw
-        line = _dq(self.cmd)
+        line = ("retry_iam " if self.retry else "") + _dq(self.cmd)
         if self.unless:
             return f"{_dq(self.unless)} >/dev/null 2>&1 || {line}"
         return line
+
+
+# IAM is eventually consistent: a service account or service agent created seconds ago can be refused
+# as "does not exist" by a grant. Bindings are additive, so trying again is safe; a minute at most.
+IAM_RETRIES, IAM_RETRY_SECONDS = 6, 10
+SCRIPT_PRELUDE = (
+    "set -euo pipefail",
+    f"retry_iam() {{ local n; for n in $(seq {IAM_RETRIES}); do \"$@\" && return 0; "
+    f"echo \"IAM not ready, again in {IAM_RETRY_SECONDS}s\" >&2; sleep {IAM_RETRY_SECONDS}; done; \"$@\"; }}",
+)
 
 
 # glibc gives each thread that allocates its own arena and keeps freed pages there: with the chunk
@@ -103,8 +129,11 @@ PROCESSOR_MALLOC_ENV = {"MALLOC_ARENA_MAX": "2"}
 
 
 def functions(cfg: Config) -> list[FunctionSpec]:
+    # BQ_LOCATION: every BigQuery job is created and fetched in the dataset's location; a job in a
+    # single-region dataset is "not found" when fetched without it (after a 409, or a poll).
     common = {"GOOGLE_CLOUD_PROJECT": cfg.project, "VERTEX_AI_LOCATION": cfg.region,
-              "INPUT_BUCKET": cfg.input_bucket, "OUTPUT_BUCKET": cfg.output_bucket, "BQ_DATASET": cfg.dataset}
+              "INPUT_BUCKET": cfg.input_bucket, "OUTPUT_BUCKET": cfg.output_bucket, "BQ_DATASET": cfg.dataset,
+              "BQ_LOCATION": cfg.bq_location}
     return [
         FunctionSpec("submit_batch", "submit-batch", "1Gi", 540, "sa-submit-batch",
                      {**common, "VERTEX_MODEL": cfg.model, "VERTEX_FALLBACK_MODEL": cfg.fallback_model,
@@ -121,6 +150,24 @@ def gcloud(cfg: Config, *args: str) -> list[str]:
 
 def enable_apis(cfg: Config) -> list[Step]:
     return [Step("enable APIs", gcloud(cfg, "services", "enable", *APIS))]
+
+
+def project_number(cfg: Config) -> list[Step]:
+    """PROJECT_NUMBER, which names the service agents."""
+    number = gcloud(cfg, "projects", "describe", cfg.project, "--format=value(projectNumber)")
+    return [Step("project number", number, raw=f"PROJECT_NUMBER=$({shlex.join(number)})")]
+
+
+def service_agent(service: str) -> str:
+    return f"service-${{PROJECT_NUMBER}}@{SERVICE_AGENTS[service]}.iam.gserviceaccount.com"
+
+
+def service_identities(cfg: Config) -> list[Step]:
+    """Generate the service agents before anything is granted to them. Idempotent by nature:
+    generateServiceIdentity answers the existing agent when there is one."""
+    return [Step(f"service agent of {service}", gcloud(cfg, "beta", "services", "identity", "create",
+                                                       f"--service={service}"))
+            for service in SERVICE_AGENTS]
 
 
 def service_accounts(cfg: Config) -> list[Step]:
@@ -142,6 +189,23 @@ def firestore(cfg: Config) -> list[Step]:
     return [Step("Firestore (default) database",
                  gcloud(cfg, "firestore", "databases", "create", f"--location={cfg.region}"),
                  unless=gcloud(cfg, "firestore", "databases", "describe", "--database=(default)"))]
+
+
+def firestore_indexes_steps(cfg: Config, path: Path = firestore_indexes.INDEX_FILE) -> list[Step]:
+    """Every composite index of the index file. Firestore never creates one by itself, and a query
+    that needs a missing one fails (the Scheduler sweep: state in [...] ordered by updated_at). The
+    create waits until the index is built, so the functions deployed next find it ready."""
+    steps = []
+    for index in firestore_indexes.load(path):
+        steps.append(Step(
+            f"Firestore index {index.collection_group} ({index.field_specs()})",
+            gcloud(cfg, "firestore", "indexes", "composite", "create", "--database=(default)",
+                   f"--collection-group={index.collection_group}", f"--query-scope={index.gcloud_query_scope()}",
+                   *index.gcloud_field_configs()),
+            unless=["python3", "-m", "infra.firestore.indexes", "exists", f"--project={cfg.project}",
+                    "--database=(default)", f"--collection-group={index.collection_group}",
+                    f"--query-scope={index.query_scope}", f"--fields={index.field_specs()}"]))
+    return steps
 
 
 def bigquery(cfg: Config) -> list[Step]:
@@ -170,7 +234,7 @@ def bigquery(cfg: Config) -> list[Step]:
 def iam(cfg: Config) -> list[Step]:
     """Least privilege: project roles only where no narrower resource exists."""
     sa = lambda n: f"serviceAccount:{cfg.sa_email(n)}"
-    vertex_agent = "serviceAccount:service-${PROJECT_NUMBER}@gcp-sa-aiplatform.iam.gserviceaccount.com"
+    vertex_agent = f"serviceAccount:{service_agent('aiplatform.googleapis.com')}"
     project_roles = [
         ("sa-submit-batch", "roles/aiplatform.user"),      # create batch prediction jobs
         ("sa-submit-batch", "roles/datastore.user"),       # job records
@@ -181,9 +245,11 @@ def iam(cfg: Config) -> list[Step]:
         ("sa-pass1-processor", "roles/bigquery.jobUser"),  # lookup queries and load jobs
         ("sa-pass1-workflow", "roles/logging.logWriter"),  # sys.log
         ("sa-pass1-scheduler", "roles/workflows.invoker"), # start executions of the workflow
+        *((BUILD_SA, role) for role in BUILD_ROLES),       # build the functions (see BUILD_ROLES)
     ]
     steps = [Step(f"{role} for {name}", gcloud(cfg, "projects", "add-iam-policy-binding", cfg.project,
-                                               f"--member={sa(name)}", f"--role={role}", "--condition=None"))
+                                               f"--member={sa(name)}", f"--role={role}", "--condition=None"),
+                  retry=True)
              for name, role in project_roles]
     bucket_roles = [
         (cfg.input_bucket, sa("sa-submit-batch"), "roles/storage.objectAdmin"),   # write requests (overwrite on retry)
@@ -194,7 +260,8 @@ def iam(cfg: Config) -> list[Step]:
         (cfg.output_bucket, vertex_agent, "roles/storage.objectAdmin"),           # Vertex writes predictions
     ]
     steps += [Step(f"{role} on {bucket}", gcloud(cfg, "storage", "buckets", "add-iam-policy-binding",
-                                                 f"gs://{bucket}", f"--member={member}", f"--role={role}"))
+                                                 f"gs://{bucket}", f"--member={member}", f"--role={role}"),
+                   retry=True)
               for bucket, member, role in bucket_roles]
     table_roles = [
         ("transcripts", "sa-submit-batch", "roles/bigquery.dataViewer"),
@@ -204,7 +271,7 @@ def iam(cfg: Config) -> list[Step]:
     ]
     steps += [Step(f"{role} on {table}", ["bq", f"--project_id={cfg.project}", "add-iam-policy-binding",
                                           f"--member={sa(name)}", f"--role={role}",
-                                          f"{cfg.project}:{cfg.dataset}.{table}"])
+                                          f"{cfg.project}:{cfg.dataset}.{table}"], retry=True)
               for table, name, role in table_roles]
     return steps
 
@@ -218,12 +285,14 @@ def build_and_deploy_functions(cfg: Config) -> list[Step]:
             f"--region={cfg.region}", f"--source=build/{spec.name}", f"--entry-point={spec.name}",
             "--trigger-http", "--no-allow-unauthenticated", f"--memory={spec.memory}",
             f"--timeout={spec.timeout_s}s", f"--service-account={cfg.sa_email(spec.sa)}",
+            f"--build-service-account=projects/{cfg.project}/serviceAccounts/{cfg.sa_email(BUILD_SA)}",
             f"--set-env-vars={env}")))
     invokers = [("submit-batch", "sa-pass1-workflow"), ("poll-status", "sa-pass1-workflow"),
                 ("pass1-batch-processor", "sa-pass1-workflow"), ("poll-status", "sa-pass1-scheduler")]
     steps += [Step(f"{who} may invoke {fn}", gcloud(cfg, "functions", "add-invoker-policy-binding", fn,
                                                     f"--region={cfg.region}",
-                                                    f"--member=serviceAccount:{cfg.sa_email(who)}"))
+                                                    f"--member=serviceAccount:{cfg.sa_email(who)}"),
+                   retry=True)
               for fn, who in invokers]
     return steps
 
@@ -234,8 +303,7 @@ def url_var(service_name: str) -> str:
 
 def resolve_urls(cfg: Config) -> list[Step]:
     """Shell assignments of the deployed functions' URLs (used by the workflow and Scheduler)."""
-    number = gcloud(cfg, "projects", "describe", cfg.project, "--format=value(projectNumber)")
-    steps = [Step("project number", number, raw=f"PROJECT_NUMBER=$({shlex.join(number)})")]
+    steps = []
     for spec in functions(cfg):
         describe = gcloud(cfg, "functions", "describe", spec.service_name, f"--region={cfg.region}",
                           "--format=value(serviceConfig.uri)")
@@ -277,9 +345,9 @@ def scheduler(cfg: Config) -> list[Step]:
 
 def plan(cfg: Config) -> list[Step]:
     """Every step, in order."""
-    return (enable_apis(cfg) + service_accounts(cfg) + storage(cfg) + firestore(cfg) + bigquery(cfg)
-            + resolve_urls(cfg)[:1] + iam(cfg) + build_and_deploy_functions(cfg) + resolve_urls(cfg)[1:]
-            + workflow(cfg) + scheduler(cfg))
+    return (enable_apis(cfg) + project_number(cfg) + service_identities(cfg) + service_accounts(cfg)
+            + storage(cfg) + firestore(cfg) + firestore_indexes_steps(cfg) + bigquery(cfg) + iam(cfg)
+            + build_and_deploy_functions(cfg) + resolve_urls(cfg) + workflow(cfg) + scheduler(cfg))
 
 
 def _dq(cmd: list[str]) -> str:
@@ -288,7 +356,7 @@ def _dq(cmd: list[str]) -> str:
 
 
 def render(cfg: Config) -> str:
-    lines = ["set -euo pipefail"]
+    lines = list(SCRIPT_PRELUDE)
     for step in plan(cfg):
         lines += [f"# {step.what}", step.shell()]
     return "\n".join(lines) + "\n"
@@ -299,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--project", required=True)
     parser.add_argument("--region", required=True)
     parser.add_argument("--dataset", default="call_analytics")
-    parser.add_argument("--bq-location", default="US")
+    parser.add_argument("--bq-location", default="US",
+                        help="the dataset's location (US, EU or a region); every function gets it as BQ_LOCATION")
     parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     args = parser.parse_args(argv)
     cfg = Config(project=args.project, region=args.region, dataset=args.dataset, bq_location=args.bq_location)

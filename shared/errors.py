@@ -59,6 +59,14 @@ class UpstreamUnavailable(PipelineError):
     code, http_status = "UPSTREAM_UNAVAILABLE", 503
 
 
+class UpstreamPreconditionFailed(PipelineError):
+    """A Google service refused the call for a reason no retry fixes: Firestore's "The query requires
+    an index" (the deploy lacks a composite index) is the one seen. A deployment defect, terminal;
+    the message keeps the service's own words, which name what is missing."""
+
+    code, http_status = "UPSTREAM_PRECONDITION_FAILED", 500
+
+
 class InternalError(PipelineError):
     code, http_status = "INTERNAL", 500
 
@@ -143,6 +151,9 @@ def to_pipeline_error(exc: BaseException) -> PipelineError:
         return NotFound(_short(exc), details={"type": name})
     if isinstance(exc, gexc.Conflict):
         return Conflict(_short(exc), details={"type": name})
+    if isinstance(exc, gexc.FailedPrecondition):
+        # Long enough for the index Firestore asks for (it comes as a link or, locally, as JSON).
+        return UpstreamPreconditionFailed(_short(exc, limit=1000), details={"type": name})
     return InternalError(f"internal error: {name}", details={"type": name})
 
 

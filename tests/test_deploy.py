@@ -155,8 +155,10 @@ def test_least_privilege_roles(script):
 
 
 def test_dry_run_runs_nothing_and_create_steps_are_guarded(script):
+    # `services identity create` needs no guard: it answers the existing service agent when there is one.
     for line in script.splitlines():
-        if re.search(r"\b(create|mk)\b", line) and "scheduler jobs" not in line and not line.startswith("#"):
+        if (re.search(r"\b(create|mk)\b", line) and "scheduler jobs" not in line and not line.startswith("#")
+                and "services identity create" not in line):
             assert "||" in line, line
 
 
@@ -165,3 +167,81 @@ def test_the_processor_is_deployed_with_two_malloc_arenas(script):
     deploys = {c[3]: c for c in commands(script) if c[:3] == ["gcloud", "functions", "deploy"]}
     env = next(t for t in deploys["pass1-batch-processor"] if t.startswith("--set-env-vars="))
     assert "MALLOC_ARENA_MAX=2" in env.split("=", 1)[1].split(",")
+
+
+def _lines(script: str) -> list[str]:
+    return [l for l in script.splitlines() if l and not l.startswith("#")]
+
+
+def _first(lines: list[str], needle: str) -> int:
+    return next(i for i, l in enumerate(lines) if needle in l)
+
+
+def test_the_vertex_service_agent_is_generated_before_any_grant_to_it(script):
+    """On a fresh project the agent does not exist until generated: a grant to it would fail."""
+    lines = _lines(script)
+    agent = [i for i, l in enumerate(lines) if "@gcp-sa-aiplatform.iam.gserviceaccount.com" in l]
+    created = _first(lines, "gcloud beta services identity create --service=aiplatform.googleapis.com")
+    number = _first(lines, "PROJECT_NUMBER=$(gcloud projects describe acme-calls-prod")
+    assert "--format=value(projectNumber)" in lines[number]
+    assert len(agent) == 2 and number < created < min(agent)
+    assert all(lines[i].startswith("retry_iam ") and "service-${PROJECT_NUMBER}@" in lines[i] for i in agent)
+
+
+def test_the_build_account_exists_and_holds_its_roles_before_a_function_is_built(script):
+    lines = _lines(script)
+    email = "sa-function-build@acme-calls-prod.iam.gserviceaccount.com"
+    created = _first(lines, "service-accounts create sa-function-build")
+    grants = {re.search(r"--role=(\S+)", l).group(1): i for i, l in enumerate(lines)
+              if f"--member=serviceAccount:{email}" in l}
+    # The roles the Cloud Run functions docs list for a custom build service account.
+    assert set(grants) == {"roles/logging.logWriter", "roles/artifactregistry.writer", "roles/storage.objectViewer"}
+    deploys = [i for i, l in enumerate(lines) if "gcloud functions deploy" in l]
+    assert len(deploys) == 3 and created < min(grants.values()) and max(grants.values()) < min(deploys)
+    for i in deploys:
+        assert f"--build-service-account=projects/acme-calls-prod/serviceAccounts/{email}" in lines[i].split()
+
+
+def test_every_index_of_the_index_file_is_created_before_the_functions(script):
+    from infra.firestore.indexes import load
+
+    lines = _lines(script)
+    creates = [c for c in commands(script) if c[:5] == ["gcloud", "firestore", "indexes", "composite", "create"]]
+    wanted = load()
+    assert wanted and len(creates) == len(wanted)
+    for index, cmd in zip(wanted, creates):
+        assert f"--collection-group={index.collection_group}" in cmd
+        assert [t for t in cmd if t.startswith("--field-config=")] == index.gcloud_field_configs()
+        assert f"--query-scope={index.gcloud_query_scope()}" in cmd
+    at = [i for i, l in enumerate(lines) if "firestore indexes composite create" in l]
+    assert _first(lines, "firestore databases create") < min(at) and max(at) < _first(lines, "functions deploy")
+    # Guarded by the check of what the project already has (a second create would be refused).
+    assert all(lines[i].startswith("python3 -m infra.firestore.indexes exists --project=acme-calls-prod") for i in at)
+
+
+def test_every_function_gets_the_dataset_location():
+    out = subprocess.run([sys.executable, "-m", "infra.deploy", "--project", "acme-calls-prod", "--region",
+                          "europe-west4", "--bq-location", "europe-west4", "--dry-run"], cwd=REPO_ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    assert "mk --dataset --location=europe-west4 acme-calls-prod:call_analytics" in out
+    deploys = [c for c in commands(out) if c[:3] == ["gcloud", "functions", "deploy"]]
+    assert len(deploys) == 3
+    for cmd in deploys:
+        env = next(t for t in cmd if t.startswith("--set-env-vars=")).split("=", 1)[1].split(",")
+        assert "BQ_LOCATION=europe-west4" in env
+
+
+def test_grants_are_retried_while_a_new_principal_is_not_grantable_yet(script, tmp_path):
+    """IAM is eventually consistent: a grant to an account created a moment ago can be refused."""
+    lines = _lines(script)
+    assert all(l.startswith("retry_iam ") for l in lines if "add-iam-policy-binding" in l
+               or "add-invoker-policy-binding" in l)
+    prelude = [l for l in script.splitlines()[:5] if l.startswith(("set ", "retry_iam()"))]
+    counter = tmp_path / "attempts"
+    flaky = f'n=$(( $(cat {counter} 2>/dev/null || echo 0) + 1 )); echo $n > {counter}; [ $n -ge 3 ]'
+    test = "\n".join(prelude + ["sleep() { :; }", f"retry_iam bash -c '{flaky}'", "echo done"])
+    out = subprocess.run(["bash", "-c", test], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and out.stdout.strip() == "done" and counter.read_text().strip() == "3"
+    never = "\n".join(prelude + ["sleep() { :; }", "retry_iam false", "echo not reached"])
+    out = subprocess.run(["bash", "-c", never], capture_output=True, text=True, timeout=30)
+    assert out.returncode != 0 and "not reached" not in out.stdout

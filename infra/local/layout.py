@@ -15,6 +15,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PORT_BASE = 18000
 LOCAL_PROJECT = "local-project"
 LOCAL_LOCATION = "us-central1"
+# A single region on purpose: BigQuery then needs the location on every job call (a job fetched
+# without it is "not found"), which the stack's BigQuery front enforces. A multi-region (US, EU)
+# would let a call that forgets the location pass locally and fail in a regional deployment.
+LOCAL_BQ_LOCATION = "europe-west4"
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,7 @@ class StackLayout:
     port_base: int = DEFAULT_PORT_BASE
     project: str = LOCAL_PROJECT
     location: str = LOCAL_LOCATION
+    bq_location: str = LOCAL_BQ_LOCATION
     input_bucket: str = f"{LOCAL_PROJECT}-batch-input"
     output_bucket: str = f"{LOCAL_PROJECT}-batch-output"
     dataset: str = "call_analytics"
@@ -42,7 +47,8 @@ class StackLayout:
         return cls(dir=stack_dir, port_base=int(os.environ.get("STACK_PORT_BASE", DEFAULT_PORT_BASE)))
 
     storage_port = property(lambda self: self.port_base + 1)
-    firestore_port = property(lambda self: self.port_base + 2)
+    firestore_port = property(lambda self: self.port_base + 2)  # the emulator itself (and its REST control)
+    firestore_front_port = property(lambda self: self.port_base + 6)  # what clients use (firestore_front.py)
     bigquery_port = property(lambda self: self.port_base + 3)
     bigquery_grpc_port = property(lambda self: self.port_base + 4)
     vertex_port = property(lambda self: self.port_base + 5)
@@ -61,7 +67,8 @@ class StackLayout:
             "GOOGLE_CLOUD_PROJECT": self.project,
             "VERTEX_AI_LOCATION": self.location,
             "STORAGE_EMULATOR_HOST": f"http://{host}:{self.storage_port}",
-            "FIRESTORE_EMULATOR_HOST": f"{host}:{self.firestore_port}",
+            # The front, not the emulator: it refuses queries that need an index the deploy lacks.
+            "FIRESTORE_EMULATOR_HOST": f"{host}:{self.firestore_front_port}",
             "BIGQUERY_EMULATOR_HOST": f"http://{host}:{self.bigquery_port}",
             "VERTEX_AI_ENDPOINT": f"http://{host}:{self.vertex_port}",
             "SUBMIT_BATCH_URL": f"http://{host}:{self.submit_port}/",
@@ -71,6 +78,7 @@ class StackLayout:
             "OUTPUT_BUCKET": self.output_bucket,
             "ALLOWED_BUCKETS": f"{self.input_bucket},{self.output_bucket}",
             "BQ_DATASET": self.dataset,
+            "BQ_LOCATION": self.bq_location,
             "TRANSCRIPTS_TABLE": self.transcripts_table,
             "LOOKUP_TABLE": self.lookup_table,
             "OUTPUT_TABLE": self.output_table,

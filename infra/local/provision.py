@@ -40,10 +40,12 @@ def storage_client(layout: StackLayout):
 
 
 def bigquery_client(layout: StackLayout):
+    """A client of the stack's BigQuery with the dataset's location as its default, as
+    shared.clients.bigquery_client builds it: the stack refuses a job fetched without it."""
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import bigquery
 
-    return bigquery.Client(project=layout.project, credentials=AnonymousCredentials(),
+    return bigquery.Client(project=layout.project, credentials=AnonymousCredentials(), location=layout.bq_location,
                            client_options={"api_endpoint": layout.env_vars()["BIGQUERY_EMULATOR_HOST"]})
 
 
@@ -56,11 +58,32 @@ def provision(layout: StackLayout) -> None:
     create_tables(layout)
 
 
+def ensure_dataset(bq, layout: StackLayout) -> None:
+    """The stack's dataset, in the stack's BigQuery location. A dataset's location cannot change:
+    one left in another location by an older stack (the data directory outlives `up`) is dropped
+    and created again, empty."""
+    from google.api_core.exceptions import NotFound
+    from google.cloud import bigquery
+
+    ref = f"{layout.project}.{layout.dataset}"
+    try:
+        existing = bq.get_dataset(ref)
+    except NotFound:
+        existing = None
+    if existing is not None and (existing.location or "").casefold() == layout.bq_location.casefold():
+        return
+    if existing is not None:
+        bq.delete_dataset(ref, delete_contents=True)
+    dataset = bigquery.Dataset(ref)
+    dataset.location = layout.bq_location
+    bq.create_dataset(dataset, exists_ok=True)
+
+
 def create_tables(layout: StackLayout) -> None:
     from google.cloud import bigquery
 
     bq = bigquery_client(layout)
-    bq.create_dataset(f"{layout.project}.{layout.dataset}", exists_ok=True)
+    ensure_dataset(bq, layout)
     for table, schema_path in table_schemas(layout).items():
         ref = f"{layout.project}.{layout.dataset}.{table}"
         bq.create_table(bigquery.Table(ref, schema=load_schema(schema_path)), exists_ok=True)

@@ -34,12 +34,19 @@ STOP_GRACE_SECONDS = 5.0
 
 @dataclass(frozen=True)
 class Service:
-    """A process of the stack: how to start it and how to tell it is ready."""
+    """A process of the stack: how to start it and how to tell it is ready (ready_url answers HTTP,
+    or `probe` says so for a service that speaks no HTTP/1.1)."""
 
     name: str
     argv: Callable[[StackLayout], list[str]]
     ready_url: Callable[[StackLayout], str]
     env: Callable[[StackLayout], dict[str, str]] = lambda layout: {}
+    probe: Callable[[StackLayout, float], bool] | None = None
+
+    def answers(self, layout: StackLayout, timeout: float = 2) -> bool:
+        if self.probe is not None:
+            return self.probe(layout, timeout)
+        return answers(self.ready_url(layout), timeout=timeout)
 
 
 def _venv_bin(name: str) -> str:
@@ -76,11 +83,23 @@ EMULATORS: tuple[Service, ...] = (
         ready_url=lambda l: f"http://127.0.0.1:{l.firestore_port}/",
     ),
     Service(
+        name="firestore_front",
+        argv=lambda l: [sys.executable, "-m", "infra.local.firestore_front", "--port", str(l.firestore_front_port),
+                        "--upstream", f"127.0.0.1:{l.firestore_port}"],
+        ready_url=lambda l: f"grpc://127.0.0.1:{l.firestore_front_port}",
+        env=lambda l: {"PYTHONPATH": str(REPO_ROOT)},
+        probe=lambda l, timeout: _grpc_ready(f"127.0.0.1:{l.firestore_front_port}", timeout),
+    ),
+    # local-bigquery's own server, with BigQuery's location rules in front of its REST app
+    # (infra/local/bigquery_front.py), in its Python 3.13 environment.
+    Service(
         name="bigquery",
-        argv=lambda l: [str(REPO_ROOT / ".venv-bigquery" / "bin" / "local-bigquery"), "serve", "--host", "127.0.0.1",
+        argv=lambda l: [str(REPO_ROOT / ".venv-bigquery" / "bin" / "python"), "-m", "infra.local.bigquery_front",
+                        "--location", l.bq_location, "--host", "127.0.0.1",
                         "--port", str(l.bigquery_port), "--grpc-port", str(l.bigquery_grpc_port),
                         "--project", l.project, "--data-dir", str(l.dir / "bigquery-data")],
         ready_url=lambda l: f"http://127.0.0.1:{l.bigquery_port}/bigquery/v2/projects/{l.project}/datasets",
+        env=lambda l: {"PYTHONPATH": str(REPO_ROOT)},
     ),
     Service(
         name="vertex",
@@ -133,12 +152,13 @@ class Stack:
         self._wait_ready(name, proc)
 
     def _wait_ready(self, name: str, proc: subprocess.Popen) -> None:
-        url = SERVICES[name].ready_url(self.layout)
+        service = SERVICES[name]
+        url = service.ready_url(self.layout)
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise StackError(f"{name} exited with {proc.returncode}; see {self._log_file(name)}")
-            if answers(url):
+            if service.answers(self.layout):
                 return
             time.sleep(READY_POLL_SECONDS)
         raise StackError(f"{name} did not answer {url} within {READY_TIMEOUT_SECONDS:.0f}s; "
@@ -190,7 +210,7 @@ class Stack:
     def status(self) -> dict[str, bool]:
         # A generous probe: on a loaded laptop a busy emulator may take seconds to answer, and a
         # false "down" makes the test session restart a stack that was fine.
-        return {name: self.running(name) and answers(s.ready_url(self.layout), timeout=6)
+        return {name: self.running(name) and s.answers(self.layout, timeout=6)
                 for name, s in SERVICES.items()}
 
 
@@ -203,6 +223,12 @@ def answers(url: str, timeout: float = 2) -> bool:
         return True
     except (urllib.error.URLError, OSError):
         return False
+
+
+def _grpc_ready(address: str, timeout: float) -> bool:
+    from infra.local.firestore_front import ready
+
+    return ready(address, timeout)
 
 
 def _alive(pid: int) -> bool:

@@ -101,7 +101,7 @@ def crash_dir(stack_manager):
 @pytest.fixture(scope="package")
 def proxies(stack_manager):
     layout = stack_manager.layout
-    made = {"storage": FaultProxy(layout.storage_port), "firestore": FaultProxy(layout.firestore_port)}
+    made = {"storage": FaultProxy(layout.storage_port), "firestore": FaultProxy(layout.firestore_front_port)}
     yield made
     for proxy in made.values():
         proxy.cut()

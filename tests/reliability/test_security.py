@@ -22,6 +22,8 @@ ALLOWED_ROLES = {
                            "roles/bigquery.dataViewer", "roles/bigquery.dataEditor"},
     "sa-pass1-workflow": {"roles/logging.logWriter", "roles/run.invoker"},
     "sa-pass1-scheduler": {"roles/workflows.invoker", "roles/run.invoker"},
+    # Builds the functions: build logs, the image in Artifact Registry, the uploaded source.
+    "sa-function-build": {"roles/logging.logWriter", "roles/artifactregistry.writer", "roles/storage.objectViewer"},
 }
 
 

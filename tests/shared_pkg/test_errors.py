@@ -1,8 +1,8 @@
 import pytest
 from google.api_core import exceptions as gexc
 
-from shared.errors import (Conflict, InternalError, NotFound, UpstreamUnavailable, ValidationError, is_transient,
-                           to_pipeline_error)
+from shared.errors import (Conflict, InternalError, NotFound, UpstreamPreconditionFailed, UpstreamUnavailable,
+                           ValidationError, is_transient, to_pipeline_error)
 
 
 @pytest.mark.parametrize("exc, transient", [
@@ -19,6 +19,7 @@ from shared.errors import (Conflict, InternalError, NotFound, UpstreamUnavailabl
     (ValueError("bug"), False),
     (ValidationError("bad field"), False),
     (UpstreamUnavailable("down"), True),
+    (gexc.FailedPrecondition("The query requires an index."), False),  # a missing index stays missing
 ])
 def test_one_table_classifies(exc, transient):
     assert is_transient(exc) is transient
@@ -36,3 +37,25 @@ def test_one_table_classifies(exc, transient):
 def test_mapping_to_answers(exc, expected, status, code):
     err = to_pipeline_error(exc)
     assert isinstance(err, expected) and err.http_status == status and err.code == code
+
+
+def test_a_missing_firestore_index_is_terminal_and_says_so():
+    """How google-cloud-firestore surfaces FAILED_PRECONDITION (api_core's grpc mapping), then ours."""
+    import grpc
+
+    class Rpc(grpc.RpcError, grpc.Call):
+        def code(self):
+            return grpc.StatusCode.FAILED_PRECONDITION
+
+        def details(self):
+            return "The query requires an index. You can create it here: https://console.firebase.google.com/x"
+
+        def trailing_metadata(self):
+            return None
+
+    exc = gexc.from_grpc_error(Rpc())
+    assert isinstance(exc, gexc.FailedPrecondition) and not is_transient(exc)
+    err = to_pipeline_error(exc)
+    assert isinstance(err, UpstreamPreconditionFailed)
+    assert (err.http_status, err.code) == (500, "UPSTREAM_PRECONDITION_FAILED")
+    assert err.message.startswith("The query requires an index.") and "console.firebase.google.com" in err.message
