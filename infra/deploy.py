@@ -255,6 +255,7 @@ def iam(cfg: Config) -> list[Step]:
         (cfg.input_bucket, sa("sa-submit-batch"), "roles/storage.objectAdmin"),   # write requests (overwrite on retry)
         (cfg.output_bucket, sa("sa-submit-batch"), "roles/storage.objectViewer"), # read set-aside requests
         (cfg.output_bucket, sa("sa-pass1-processor"), "roles/storage.objectAdmin"),  # read output, write retry files
+        (cfg.input_bucket, sa("sa-pass1-processor"), "roles/storage.objectViewer"), # key indexes: keys of keyless output lines, lookup snapshot
         (cfg.output_bucket, sa("sa-poll-status"), "roles/storage.objectViewer"),  # list prediction files per job
         (cfg.input_bucket, vertex_agent, "roles/storage.objectViewer"),           # Vertex reads the requests
         (cfg.output_bucket, vertex_agent, "roles/storage.objectAdmin"),           # Vertex writes predictions
