@@ -19,6 +19,8 @@ ALLOWED_ROLES = {
     # objectViewer on the output bucket: poll_status lists each succeeded job's prediction files.
     "sa-poll-status": {"roles/aiplatform.user", "roles/datastore.user", "roles/storage.objectViewer"},
     "sa-pass1-processor": {"roles/datastore.user", "roles/bigquery.jobUser", "roles/storage.objectAdmin",
+                           # objectViewer on the input bucket: the key indexes of keyless output lines.
+                           "roles/storage.objectViewer",
                            "roles/bigquery.dataViewer", "roles/bigquery.dataEditor"},
     "sa-pass1-workflow": {"roles/logging.logWriter", "roles/run.invoker"},
     "sa-pass1-scheduler": {"roles/workflows.invoker", "roles/run.invoker"},
