@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grpc-port", type=int, required=True)
     parser.add_argument("--project", required=True)
     parser.add_argument("--data-dir", type=pathlib.Path, required=True)
+    parser.add_argument("--storage-url", help="the Storage emulator load jobs read gs:// sources from")
     args = parser.parse_args(argv)
 
     import uvicorn
@@ -133,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     from local_bigquery import app
     from local_bigquery.grpc import server
 
+    if args.storage_url:
+        from infra.local import bigquery_gcs
+
+        bigquery_gcs.install(args.storage_url)
     grpc_server, _ = server.start(args.host, args.grpc_port)
     try:
         uvicorn.run(LocationFront(app, args.location), host=args.host, port=args.port)
