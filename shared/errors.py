@@ -109,6 +109,10 @@ def _transient_types() -> tuple[type[BaseException], ...]:
 _TRANSIENT: tuple[type[BaseException], ...] | None = None
 # What google-cloud-firestore raises (a ValueError) when a transaction kept aborting on contention.
 FIRESTORE_CONTENTION = "Failed to commit transaction in"
+# Two DML statements (or table creations) on one table at the same moment: BigQuery fails one
+# ("Could not serialize access to table ... due to concurrent update"); the local emulator words
+# the same conflict as a failed DuckLake commit. Run again, it succeeds.
+CONCURRENT_DML = ("due to concurrent update", "Failed to commit DuckLake transaction")
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -124,7 +128,10 @@ def is_transient(exc: BaseException) -> bool:
         return True
     if isinstance(exc, ValueError) and str(exc).startswith(FIRESTORE_CONTENTION):
         return True  # a document stayed locked (e.g. by a crashed holder's transaction): try later
-    return _bigquery_reason(exc) in TRANSIENT_REASONS
+    if _bigquery_reason(exc) in TRANSIENT_REASONS:
+        return True
+    text = str(exc)
+    return any(marker in text for marker in CONCURRENT_DML)
 
 
 def _bigquery_reason(exc: BaseException) -> str | None:

@@ -53,10 +53,10 @@ def test_bad_fields_are_named(body, field):
 
 
 def test_defaults_and_overrides():
-    config = ProcessorConfig.from_request({"output_info": DIR, "chunk_size": 10, "write_method": "streaming",
+    config = ProcessorConfig.from_request({"output_info": DIR, "chunk_size": 10, "write_method": "load",
                                            "output_table": "other_out", "files": [DIR + "/predictions.jsonl"]},
                                           SETTINGS)
-    assert config.chunk_size == 10 and config.write_method == "streaming"
+    assert config.chunk_size == 10 and config.write_method == "load"
     assert config.output_table.id == "local-project.call_analytics.other_out"
     assert config.lookup_table.table == "interaction_lookup"
     assert [f.uri for f in config.files] == [DIR + "/predictions.jsonl"]
@@ -68,3 +68,9 @@ def test_defaults_and_overrides():
                                       ("a/predictions.jsonl.tmp", False), ("predictions/x.jsonl", False)])
 def test_prediction_file_names(name, ok):
     assert is_prediction_file(name) is ok
+
+
+def test_the_removed_streaming_method_is_refused_with_its_reason():
+    with pytest.raises(ValidationError) as err:
+        ProcessorConfig.from_request({"output_info": DIR, "write_method": "streaming"}, SETTINGS)
+    assert err.value.field == "write_method" and err.value.details["reason"] == "write_method_removed"

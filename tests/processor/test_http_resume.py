@@ -148,10 +148,10 @@ def _call_quietly(proc, body):
 
 
 def test_crash_between_a_chunks_writes_is_replayed_exactly(proc, put, out_dir, rows, bigquery_client, layout):
-    """The dead-letter load of chunk 2 fails after its output rows landed (the dead-letter table has
-    a required column the processor does not know): a JSON 500, the chunk's range left pending. Once
-    the table is fixed, the next call replays exactly that range: the rows already written count
-    once, nothing lands twice."""
+    """The file's dead-letter load fails after its MERGE landed the output rows (the dead-letter
+    table has a required column the processor does not know): a JSON 500, the file not done. Once
+    the table is fixed, the next call repeats the file's steps: the load and MERGE add nothing, the
+    rows already written count once, nothing lands twice."""
     dead_letter_table(bigquery_client, layout, broken=True)
     lines = many(10)
     lines[5] = failed("tok5", "INT-5", i=5)
@@ -161,7 +161,7 @@ def test_crash_between_a_chunks_writes_is_replayed_exactly(proc, put, out_dir, r
     status, answer = proc(body)
     assert status == 500 and answer["status"] == "error" and answer["error"]["code"] == "INTERNAL", answer
     out, dead = landed(rows)
-    assert [r["line_number"] for r in out] == [1, 2, 3, 4, 5, 7, 8]  # chunk 2's output rows landed
+    assert [r["line_number"] for r in out] == [1, 2, 3, 4, 5, 7, 8, 10]  # the file's output rows landed
     assert dead == []
     dead_letter_table(bigquery_client, layout, broken=False)
     status, answer = proc(body)

@@ -15,7 +15,11 @@ from shared.errors import ValidationError
 from shared.identifiers import GcsPath, TableRef, check_project, parse_gcs_uri
 from shared.validation import get_bool, get_choice, get_float, get_int, get_str, get_str_list, run_identity
 
-WRITE_METHODS = ("load", "streaming")
+WRITE_METHODS = ("load",)
+# `streaming` (insertAll per chunk) was removed with the stage-then-merge write path (statements.py):
+# streamed rows cannot be merged or deleted for about 30 minutes. Asked for, it is a 400 with this
+# stable reason, so that a caller learns it instead of getting another write method silently.
+REMOVED_WRITE_METHODS = {"streaming": "write_method_removed"}
 # Lines per chunk: one lookup query, one dedupe query and one load job per chunk. 5,000 keeps a
 # 200,000-request job at 40 load jobs per table (quota: 1,500 table modifications a day).
 DEFAULT_CHUNK_SIZE = 5000
@@ -106,7 +110,7 @@ class ProcessorConfig:
             time_budget_seconds=get_float(
                 body, "time_budget_seconds", minimum=0.0, maximum=3600.0,
                 default=env_float("PROCESSOR_TIME_BUDGET_SECONDS", DEFAULT_TIME_BUDGET_SECONDS)),
-            write_method=get_choice(body, "write_method", WRITE_METHODS, default="load"),
+            write_method=_write_method(body),
             resume_failed=get_bool(body, "resume_failed", default=False),
             lease_seconds=env_float("PROCESSOR_LEASE_SECONDS", DEFAULT_LEASE_SECONDS),
             jobs_collection=settings.jobs_collection,
@@ -176,3 +180,13 @@ def _one_output_dir(item: Any, allowed: frozenset[str]) -> OutputDir:
     if not uri:
         raise ValidationError("'output_info' has no gcsOutputDirectory", field="output_info")
     return OutputDir(_dir_path(uri, allowed), job)
+
+
+def _write_method(body: dict) -> str:
+    """The write method: `load` (stage, load, MERGE); a removed one is refused with its reason."""
+    value = body.get("write_method")
+    if isinstance(value, str) and value in REMOVED_WRITE_METHODS:
+        raise ValidationError(f"write_method '{value}' was removed; the processor stages rows and merges them "
+                              "(write_method 'load')", field="write_method",
+                              details={"reason": REMOVED_WRITE_METHODS[value]})
+    return get_choice(body, "write_method", WRITE_METHODS, default="load")

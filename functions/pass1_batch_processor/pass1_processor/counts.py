@@ -1,4 +1,6 @@
-"""The counters a call answers with and a checkpoint keeps: processed = inserted + failed + duplicates."""
+"""The counters a call answers with and a checkpoint keeps:
+processed = inserted + failed + duplicates + pending (pending: records staged whose file is not merged
+yet; 0 once every file of the call is done)."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ class Counts:
     prompt_tokens: int = 0
     candidates_tokens: int = 0
     total_tokens: int = 0
+    pending: int = 0        # records staged, their file not merged yet (filemerge.py)
 
     def add(self, other: "Counts") -> "Counts":
         for f in fields(self):
@@ -36,4 +39,23 @@ class Counts:
 
     def balanced(self) -> bool:
         """The invariant every checkpoint keeps."""
-        return self.processed == self.inserted + self.failed + self.duplicates
+        return self.processed == self.inserted + self.failed + self.duplicates + self.pending
+
+
+def staged_counts(processed: int, dead: list, tokens: "Counts") -> "Counts":
+    """What a staged chunk counts: its lines, dead letters, retry requests and tokens. Inserted,
+    duplicates, unmatched, repaired and unconverted are known once the file is merged (file_counts)."""
+    out = Counts(processed=processed, failed=len(dead), pending=processed - len(dead),
+                 retry_requests=sum(1 for d in dead if d.retry_request is not None))
+    out.prompt_tokens, out.candidates_tokens, out.total_tokens = (tokens.prompt_tokens, tokens.candidates_tokens,
+                                                                  tokens.total_tokens)
+    return out
+
+
+def file_counts(staged: "Counts", inserted: int, unmatched: int, repaired: int, unconverted: int) -> "Counts":
+    """What a merged file adds to its staged counts: its rows in the output table (the tally) and,
+    of its staged records, those not inserted as duplicates; processed = inserted + failed +
+    duplicates then holds for the file."""
+    records = staged.processed - staged.failed
+    return Counts(inserted=inserted, duplicates=records - inserted, unmatched=unmatched, repaired=repaired,
+                  unconverted=unconverted, pending=-records)

@@ -1,8 +1,9 @@
 """One file, chunk after chunk, from its checkpoint to its end or to the end of the call's budget.
 
 Per chunk: read lines (extracting each as it comes, so raw lines are never held), record the
-chunk's range in the checkpoint (write-ahead), write its rows, commit offset and counts together.
-A checkpoint found with a pending range is replayed first, exactly that range.
+chunk's range in the checkpoint (write-ahead), stage its rows (chunk.py), commit offset and counts
+together. A checkpoint found with a pending range is replayed first, exactly that range. Once the
+file is staged to its end, its rows go to BigQuery (filemerge.py) and the checkpoint is done.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from typing import Callable, Iterator
 
 from pass1_processor.checkpoint import Checkpoint, CheckpointStore, FileBusy, LeaseLost, Pending
 from pass1_processor.chunk import Chunk, WriteTarget, process_chunk
+from pass1_processor.counts import Counts
 from pass1_processor.discovery import PredictionFile
+from pass1_processor.filemerge import merge_file
 from pass1_processor.extract import DeadLetter, Record, extract_line
 from pass1_processor.keyindex import KeyIndex
 from pass1_processor.memory import MemoryWatch
@@ -83,21 +86,26 @@ class FileWorker:
                            details={"file": file.uri, "generation": file.generation})
         blob = self.storage.bucket(file.path.bucket).blob(file.path.name)
         lines = iter_lines(blob_fetcher(blob, file.generation), file.size, checkpoint.offset, checkpoint.next_line)
-        offset, next_line = checkpoint.offset, checkpoint.next_line
+        offset, next_line, staged = checkpoint.offset, checkpoint.next_line, checkpoint.counts
         keys = KeyIndex(file.path, self.storage, self.input_bucket)  # read only if a line has no key
         if checkpoint.pending:
-            offset, next_line = self._chunk(file, lines, offset, next_line, checkpoint.pending, keys)
-        while offset < file.size or offset == 0 == file.size:
+            offset, next_line, staged = self._chunk(file, lines, offset, next_line, checkpoint.pending, keys)
+        first = True
+        while offset < file.size or (offset == 0 == file.size and first):
             if not self.budget.may_start_chunk():
                 self.store.release(file.uri)
                 return STOPPED
-            offset, next_line = self._chunk(file, lines, offset, next_line, None, keys)
-            if file.size == 0:
-                break
+            offset, next_line, staged = self._chunk(file, lines, offset, next_line, None, keys)
+            first = False
+        # Every chunk is staged: the file's rows go to BigQuery (load, MERGE, tally), then it is done.
+        delta = merge_file(self.target, file, staged)
+        self.store.commit(file.uri, offset, next_line, delta, True)
+        crash_point("file_done")
         return DONE
 
     def _chunk(self, file: PredictionFile, lines: Iterator[Line], offset: int, next_line: int,
-               pending: Pending | None, keys: KeyIndex) -> tuple[int, int]:
+               pending: Pending | None, keys: KeyIndex) -> tuple[int, int, Counts]:
+        """read -> extract -> convert (_fill) -> stage -> count (process_chunk), then the commit."""
         started = time.monotonic()
         chunk = Chunk(file, offset, offset, next_line, next_line - 1, replay=pending is not None)
         limit = None if pending else self.memory.next_chunk_lines()
@@ -107,14 +115,12 @@ class FileWorker:
             self.store.write_intent(file.uri, Pending(chunk.start, chunk.end, chunk.first_line, chunk.last_line))
             crash_point("intent")
         counts = process_chunk(self.target, chunk, datetime.now(timezone.utc).isoformat())
-        done = chunk.end >= file.size
-        self.store.commit(file.uri, chunk.end, chunk.last_line + 1, counts, done)
+        checkpoint = self.store.commit(file.uri, chunk.end, chunk.last_line + 1, counts, False)
         crash_point("commit")
         self.budget.chunk_done(time.monotonic() - started)
-        self.log.info("chunk written", file=file.uri, first_line=chunk.first_line, last_line=chunk.last_line,
-                      replay=chunk.replay, processed=counts.processed, inserted=counts.inserted,
-                      failed=counts.failed, duplicates=counts.duplicates)
-        return chunk.end, chunk.last_line + 1
+        self.log.info("chunk staged", file=file.uri, first_line=chunk.first_line, last_line=chunk.last_line,
+                      replay=chunk.replay, processed=counts.processed, failed=counts.failed)
+        return chunk.end, chunk.last_line + 1, checkpoint.counts
 
     def _release_quietly(self, file: PredictionFile) -> None:
         try:

@@ -131,9 +131,21 @@ class RowPlan:
             return status
         return b"".join((status, b",", memoryview(orjson.dumps(looked_up))[1:-1]))
 
+    def staged_row(self, record: Record, context: bytes) -> bytes:
+        """The staged row of a prepared record (a line of the file's load into the staging table):
+        its own columns, its count of unconverted values when there are any, and the chunk's
+        context. The lookup columns and lookup_status are the MERGE's (statements.merge_sql)."""
+        if record.unconverted:
+            return b"".join((record.fragment, b',"_unconverted":%d' % record.unconverted, context))
+        return b"".join((record.fragment, context))
+
     def row_bytes(self, record: Record, context: bytes, looked_up: dict | None) -> bytes:
         """The output row of a prepared record as one JSON object (a line of a load job)."""
         return b"".join((record.fragment, self.lookup_fragment(looked_up), context))
+
+    def dead_row_bytes(self, dead: DeadLetter, ctx: RowContext) -> bytes:
+        """dead_row serialized (a line of the file's dead-letter load)."""
+        return orjson.dumps(self.dead_row(dead, ctx))
 
     def dead_row(self, dead: DeadLetter, ctx: RowContext) -> dict:
         """The dead-letter row of a line that did not become an output row."""

@@ -9,18 +9,22 @@ add up to the run's totals.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from pass1_processor.bqjobs import Jobs
 from pass1_processor.checkpoint import Checkpoint, CheckpointStore
 from pass1_processor.chunk import WriteTarget
 from pass1_processor.config import ProcessorConfig
 from pass1_processor.counts import Counts
 from pass1_processor.discovery import PredictionFile, discover
+from pass1_processor.filemerge import WritePath
 from pass1_processor.filework import BUSY, DONE, Budget, FileWorker
 from pass1_processor.memory import MemoryWatch, memory_limit_bytes
 from pass1_processor.reconcile import RECORD_FIELD, adjusted, delete_extras, find_extras, merged
 from pass1_processor.rows import RowPlan
 from pass1_processor.schema import table_info
+from pass1_processor.snapshot import ensure_snapshot
+from pass1_processor.staging import RunTables, ensure_table, staging_schema
 from pass1_processor.scope import PROCESSABLE_STATES, PROCESSING_STAGE, Scope, processable_states, resolve_scope
 from shared.config import Settings
 from shared.faults import crash_point
@@ -58,11 +62,15 @@ def process_request(body: dict, ctx) -> dict:
     target = _write_target(config, scope)  # table checks happen before any state changes
     _start(config, scope, jobs)
     crash_point("started")
+    target = _ready(config, scope, target, firestore, files)
     store = CheckpointStore(firestore, scope.doc_ref, f"{ctx.request_id}-{uuid.uuid4().hex[:8]}",
                             config.lease_seconds)
     try:
-        outcome, memory = _work(config, scope, files, store, target, ctx, log)
-        status = _finish(config, scope, jobs, store, outcome, files, target, log)
+        try:
+            outcome, memory = _work(config, scope, files, store, target, ctx, log)
+            status = _finish(config, scope, jobs, store, outcome, files, target, log)
+        finally:
+            _record_jobs(config, jobs, target, log)
         crash_point("answer")
     except Exception as exc:
         _record_error(config, jobs, exc, log)
@@ -71,7 +79,8 @@ def process_request(body: dict, ctx) -> dict:
              **outcome.totals.to_dict())
     return _answer(config, scope, status, outcome.totals, [f.uri for f in files], ctx,
                    resume=status == "partial", extra={"memory": memory.report(), "chunks": outcome.chunks,
-                                                      "files_done": sum(cp.done for cp in outcome.checkpoints.values())})
+                                                      "files_done": sum(cp.done for cp in outcome.checkpoints.values()),
+                                                      **target.jobs.counter.report()})
 
 
 def select_files(found: list[PredictionFile], requested, scope: Scope) -> list[PredictionFile]:
@@ -95,10 +104,44 @@ def select_files(found: list[PredictionFile], requested, scope: Scope) -> list[P
 
 
 def _write_target(config: ProcessorConfig, scope: Scope) -> WriteTarget:
-    output, dead = table_info(config.output_table), table_info(config.dead_letter_table)
-    plan = RowPlan.build(output, dead, table_info(config.lookup_table))
+    """The call's tables and clients (the one place that chooses how rows are written)."""
+    from shared.clients import bigquery_client, storage_client
+
+    client = bigquery_client()
+    output, dead = table_info(config.output_table, client), table_info(config.dead_letter_table, client)
+    plan = RowPlan.build(output, dead, table_info(config.lookup_table, client))
     return WriteTarget(plan, config.lookup_table, config.write_method, scope.key, scope.row_run_id,
-                       scope.batch_type, (output.created, dead.created))
+                       scope.batch_type, (output.created, dead.created), storage=storage_client(),
+                       jobs=Jobs(client))
+
+
+def _ready(config: ProcessorConfig, scope: Scope, target: WriteTarget, firestore, files) -> WriteTarget:
+    """The run's staging table and lookup snapshot (built on the run's first call, snapshot.py)."""
+    tables = RunTables.of(config.output_table, scope.key)
+    schema = tuple(staging_schema(target.plan.output.schema))
+    created = ensure_table(target.jobs.client, tables.staging, schema)
+    everything = files if (config.files is None and scope.all_dirs == scope.work_dirs) else discover(scope.all_dirs)
+    snap = ensure_snapshot(firestore, scope.doc_ref, scope.record, everything, config.input_bucket, tables,
+                           config.lookup_table, target.plan.lookup_columns, target.jobs, target.storage, scope.key)
+    return replace(target, write=WritePath(tables, created, schema, snap, config.input_bucket))
+
+
+def _record_jobs(config: ProcessorConfig, jobs: JobStore | None, target: WriteTarget, log) -> None:
+    """Add this call's BigQuery jobs and bytes to the run record (`bigquery`)."""
+    report = target.jobs.counter.report()
+    if jobs is None or not any(report["bigquery_jobs"].values()):
+        return
+
+    def add(record: dict) -> dict:
+        current = record.get("bigquery") or {}
+        kinds = {k: int((current.get("jobs") or {}).get(k) or 0) + v for k, v in report["bigquery_jobs"].items()}
+        return {"bigquery": {"jobs": kinds,
+                             "bytes_processed": int(current.get("bytes_processed") or 0) + report["bytes_processed"]}}
+
+    try:
+        jobs.update(config.run_id, config.batch_type, mutate=add)
+    except Exception as exc:  # a figure, not a result: the call's outcome stands
+        log.warning("could not record the BigQuery jobs on the run", error_type=type(exc).__name__)
 
 
 def _start(config: ProcessorConfig, scope: Scope, jobs: JobStore | None) -> None:
@@ -154,10 +197,9 @@ def _finish(config, scope, jobs, store, outcome: Outcome, files, target: WriteTa
     _remove_extras(config, jobs, target, log)
     # Extras deleted by this call or by an earlier one that crashed before completing are on the run
     # document: the totals are derived from it inside the completing transaction.
-    deleted = target.write_method != "streaming"  # streaming rows cannot be deleted yet: not moved
 
     def completion(record: dict) -> dict:
-        extras = (record.get(RECORD_FIELD) or []) if deleted else []
+        extras = record.get(RECORD_FIELD) or []
         final = adjusted(totals, extras)
         return {"processing": {**final.to_dict(), "files": [f.uri for f in everything], "completed_at": utcnow(),
                                "reconciled_extras": len(extras)}}
@@ -176,7 +218,7 @@ def _finish(config, scope, jobs, store, outcome: Outcome, files, target: WriteTa
 
 def _remove_extras(config, jobs, target: WriteTarget, log) -> None:
     """Keys the run wrote twice (two calls racing on one key, see reconcile.py): recorded on the run
-    first (a crash after the delete still counts them), then deleted; with streaming, only logged."""
+    first (a crash after the delete still counts them), then deleted."""
     output = target.plan.output
     found = find_extras(output.ref, target.run_id, output.columns)
     if not found:
@@ -184,9 +226,6 @@ def _remove_extras(config, jobs, target: WriteTarget, log) -> None:
     record = jobs.update(config.run_id, config.batch_type,
                          mutate=lambda r: {RECORD_FIELD: merged(r.get(RECORD_FIELD), found)})
     extras = record[RECORD_FIELD]
-    if target.write_method == "streaming":  # rows in the streaming buffer cannot be deleted
-        log.error("output rows repeat a composite key; streaming rows cannot be deleted yet", extras=len(extras))
-        return
     delete_extras(output.ref, target.run_id, extras)
     log.warning("removed output rows that repeated a composite key", extras=len(extras))
 
@@ -234,6 +273,7 @@ def _answer(config: ProcessorConfig, scope: Scope, status: str, totals: Counts, 
         "failed_records": totals.failed,
         "unmatched_records": totals.unmatched,
         "duplicate_records": totals.duplicates,
+        "pending_records": totals.pending,
         "unconverted_values": totals.unconverted,
         "retry_requests": totals.retry_requests,
         "token_usage": {"prompt": totals.prompt_tokens, "candidates": totals.candidates_tokens,

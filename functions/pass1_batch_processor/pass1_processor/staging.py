@@ -1,0 +1,110 @@
+"""Where the write path stages: NDJSON objects per chunk in Cloud Storage, run-scoped tables in BigQuery.
+
+Objects are named by what they hold (scope, file and its generation, the chunk's first line), so a
+chunk replayed after a crash overwrites its own objects and a file's load job reads exactly its
+chunks (`rows-*` / `dead-*` under the file's prefix). They sit beside the output directories, in the
+output bucket, under STAGING_FOLDER (outside every output directory, so discovery never sees them);
+a lifecycle rule on that folder may delete them after a few days (they are not read once the file's
+checkpoint is done).
+
+Run-scoped tables (one set per run or ad hoc scope, in the output table's dataset, named by a digest
+of the scope): the staging table every file of the run is loaded into, the keys table (the run's
+tokens, from the key indexes) and the lookup snapshot. They expire after TABLE_DAYS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from pass1_processor.checkpoint import file_doc_id
+from pass1_processor.discovery import PredictionFile
+from pass1_processor.statements import TOKEN, UNCONVERTED
+from shared.identifiers import TableRef
+from shared.retry import call_with_retry
+
+STAGING_FOLDER = "_processor_staging"
+TABLE_DAYS = 7
+
+
+def scope_digest(scope_key: str) -> str:
+    return hashlib.sha256(scope_key.encode("utf-8")).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class FileStaging:
+    """The staged objects of one prediction file."""
+
+    bucket: str
+    prefix: str  # ends with '/'
+
+    @classmethod
+    def of(cls, scope_key: str, file: PredictionFile) -> "FileStaging":
+        name = f"{STAGING_FOLDER}/{scope_digest(scope_key)}/{file_doc_id(file.uri)}-{file.generation}/"
+        return cls(file.path.bucket, name)
+
+    def rows_name(self, first_line: int) -> str:
+        return f"{self.prefix}rows-{first_line:010d}.ndjson"
+
+    def dead_name(self, first_line: int) -> str:
+        return f"{self.prefix}dead-{first_line:010d}.ndjson"
+
+    @property
+    def rows_uri(self) -> str:
+        return f"gs://{self.bucket}/{self.prefix}rows-*"
+
+    @property
+    def dead_uri(self) -> str:
+        return f"gs://{self.bucket}/{self.prefix}dead-*"
+
+
+def put_object(storage, bucket: str, name: str, lines: list[bytes]) -> None:
+    """One NDJSON object (every line ends with a newline); an overwrite replaces it whole."""
+    data = b"\n".join([*lines, b""]) if lines else b""
+    blob = storage.bucket(bucket).blob(name)
+    call_with_retry(blob.upload_from_string, data, content_type="application/x-ndjson", retry=None)
+
+
+@dataclass(frozen=True)
+class RunTables:
+    """The run-scoped tables of one scope."""
+
+    staging: TableRef
+    keys: TableRef
+    snapshot: TableRef
+
+    @classmethod
+    def of(cls, output: TableRef, scope_key: str) -> "RunTables":
+        digest = scope_digest(scope_key)
+        name = lambda kind: TableRef(output.project, output.dataset, f"_p1_{kind}_{digest}")  # noqa: E731
+        return cls(name("stage"), name("keys"), name("lookup"))
+
+
+def staging_schema(output_schema) -> list:
+    """The output table's columns, all nullable (a staged row has no lookup columns yet), and the
+    count of the row's unconverted values (the file's tally sums it over the rows it inserted)."""
+    from google.cloud import bigquery
+
+    fields = [bigquery.SchemaField(f.name, f.field_type, mode="REPEATED" if f.mode == "REPEATED" else "NULLABLE",
+                                   fields=f.fields) for f in output_schema]
+    return [*fields, bigquery.SchemaField(UNCONVERTED, "INT64")]
+
+
+def keys_schema() -> list:
+    from google.cloud import bigquery
+
+    return [bigquery.SchemaField(TOKEN, "STRING")]
+
+
+def ensure_table(client, ref: TableRef, schema) -> str:
+    """Create the table if it does not exist (racing callers both succeed); its creation time,
+    which goes into the ids of the jobs that write it (a recreated table gets new job ids)."""
+    from google.cloud import bigquery
+
+    table = bigquery.Table(ref.id, schema=list(schema))
+    table.expires = datetime.now(timezone.utc) + timedelta(days=TABLE_DAYS)
+    created = call_with_retry(client.create_table, table, exists_ok=True, retry=None)
+    if created.created is None:
+        created = call_with_retry(client.get_table, ref.id, retry=None)
+    return created.created.isoformat() if created.created else ""
