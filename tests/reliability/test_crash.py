@@ -1,5 +1,5 @@
-"""Crash and rerun: the processor SIGKILLed at seeded points of a multi-file run (during a load job,
-between a load and its checkpoint, ...), then called again until done, must leave exactly the
+"""Crash and rerun: the processor SIGKILLed at seeded points of a multi-file run (during staging,
+between a load and its MERGE, during the MERGE, after it before the checkpoint, ...), then called again until done, must leave exactly the
 expected rows, each key once, with processed = inserted + dead-lettered + duplicates. submit_batch
 killed between creating a job and recording it must reattach to that job, not make a second one."""
 
@@ -15,18 +15,23 @@ from tests.reliability.conftest import SEED
 from tests.reliability.support import drive, post
 
 # Crash points of the processor (shared/faults.py calls in pass1_processor) and the most hits each
-# has in the run of `new_run()` (2 files of 7 and 8 lines, 2 chunks per file at chunk_size 4, 6 load
-# jobs: 4 output, 2 dead-letter): the seeded draw picks which hit crashes.
+# has in the run of `new_run()` (2 files of 7 and 8 lines, 2 chunks per file at chunk_size 4, both
+# files with dead letters): the seeded draw picks which hit crashes. The write path: chunks staged as
+# objects (staging.py), then per file a load, a MERGE, a tally and a dead-letter load (filemerge.py).
 PROCESSOR_POINTS = {
     "started": 1,          # run moved to PROCESSING, nothing claimed
     "claim": 2,            # a file's lease taken
-    "intent": 4,           # chunk range written ahead, nothing loaded
-    "reads": 4,            # dedupe and lookup read
-    "load_started": 6,     # during a load job: submitted, result not seen
-    "load_done": 6,        # between a load and its checkpoint
+    "intent": 4,           # chunk range written ahead, nothing staged
+    "object_staged": 4,    # during staging: one of a chunk's objects written, maybe not the others
     "retry_file": 2,       # failed requests set aside
-    "chunk_written": 4,    # all of a chunk's writes done, checkpoint not advanced
-    "commit": 4,           # checkpoint advanced
+    "chunk_staged": 4,     # all of a chunk's objects written, checkpoint not advanced
+    "commit": 4,           # checkpoint advanced past a staged chunk
+    "load_job_started": 4,  # during a load job (staged rows or dead letters): submitted, result not seen
+    "staged_loaded": 2,    # between a file's load and its MERGE
+    "dml_job_started": 2,  # during the MERGE: submitted, result not seen
+    "merged": 2,           # after the MERGE, before the tally and the checkpoint
+    "dead_loaded": 2,      # dead letters loaded, the file's checkpoint not done
+    "file_done": 2,        # the file's checkpoint done
     "before_complete": 1,  # every file done, run not COMPLETED
     "answer": 1,           # run COMPLETED, answer not sent
 }

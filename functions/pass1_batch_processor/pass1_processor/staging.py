@@ -21,6 +21,7 @@ from datetime import datetime, timedelta, timezone
 from pass1_processor.checkpoint import file_doc_id
 from pass1_processor.discovery import PredictionFile
 from pass1_processor.statements import TOKEN, UNCONVERTED
+from shared.faults import crash_point
 from shared.identifiers import TableRef
 from shared.retry import call_with_retry
 
@@ -64,6 +65,7 @@ def put_object(storage, bucket: str, name: str, lines: list[bytes]) -> None:
     data = b"\n".join([*lines, b""]) if lines else b""
     blob = storage.bucket(bucket).blob(name)
     call_with_retry(blob.upload_from_string, data, content_type="application/x-ndjson", retry=None)
+    crash_point("object_staged")  # one of a chunk's objects written, maybe not the others
 
 
 @dataclass(frozen=True)
