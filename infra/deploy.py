@@ -242,7 +242,7 @@ def iam(cfg: Config) -> list[Step]:
         ("sa-poll-status", "roles/aiplatform.user"),       # get and cancel jobs (viewer cannot cancel)
         ("sa-poll-status", "roles/datastore.user"),
         ("sa-pass1-processor", "roles/datastore.user"),    # job records, checkpoints, leases
-        ("sa-pass1-processor", "roles/bigquery.jobUser"),  # lookup queries and load jobs
+        ("sa-pass1-processor", "roles/bigquery.jobUser"),  # load, MERGE, tally and snapshot jobs
         ("sa-pass1-workflow", "roles/logging.logWriter"),  # sys.log
         ("sa-pass1-scheduler", "roles/workflows.invoker"), # start executions of the workflow
         *((BUILD_SA, role) for role in BUILD_ROLES),       # build the functions (see BUILD_ROLES)
@@ -267,13 +267,19 @@ def iam(cfg: Config) -> list[Step]:
     table_roles = [
         ("transcripts", "sa-submit-batch", "roles/bigquery.dataViewer"),
         ("interaction_lookup", "sa-pass1-processor", "roles/bigquery.dataViewer"),
-        ("pass1_analysis", "sa-pass1-processor", "roles/bigquery.dataEditor"),
-        ("pass1_dead_letter", "sa-pass1-processor", "roles/bigquery.dataEditor"),
     ]
     steps += [Step(f"{role} on {table}", ["bq", f"--project_id={cfg.project}", "add-iam-policy-binding",
                                           f"--member={sa(name)}", f"--role={role}",
                                           f"{cfg.project}:{cfg.dataset}.{table}"], retry=True)
               for table, name, role in table_roles]
+    # The processor writes pass1_analysis and pass1_dead_letter and creates its run-scoped tables
+    # (staging, keys, lookup snapshot; pass1_processor/staging.py): creating a table needs
+    # dataEditor on the dataset, which covers the two output tables too.
+    dataset_roles = [("sa-pass1-processor", "roles/bigquery.dataEditor")]
+    steps += [Step(f"{role} on dataset {cfg.dataset}", ["bq", f"--project_id={cfg.project}", "add-iam-policy-binding",
+                                                       f"--member={sa(name)}", f"--role={role}",
+                                                       f"{cfg.project}:{cfg.dataset}"], retry=True)
+              for name, role in dataset_roles]
     return steps
 
 

@@ -72,3 +72,29 @@ def test_lookup_is_per_chunk(proc, put, out_dir, seed_lookup, rows):
         i = int(row["phone_number_token"][3:])
         assert row["lookup_status"] == ("matched" if i % 2 == 0 else "unmatched")
         assert row["agent_id"] == (f"agent-{1 + i % 9}" if i % 2 == 0 else None)
+
+
+def test_the_lookup_is_read_once_per_run_through_its_snapshot(proc, vertex_job, seed_lookup, rows, make_run, uid):
+    """With the key index submit writes, the run's first call builds the lookup snapshot (one load
+    of the run's tokens, one CTAS over the lookup); every file's MERGE joins it, and a later call
+    of the same run builds nothing again."""
+    from tests.processor.http_checks import inputs
+
+    seed_lookup([_lookup_row("tok1", "INT-1", 1), _lookup_row("tok1", "INT-9", 2), _lookup_row("tok4", "INT-4", 3)])
+    out_dir, _ = vertex_job(inputs(6), key_index=True, seed=1)
+    make_run(uid, [out_dir])
+    body = {"run_id": uid, "batch_type": "pass1", "chunk_size": 2, "time_budget_seconds": 0}
+    status, first = proc(body)
+    assert status == 200 and first["status"] == "partial", first
+    assert first["bigquery_jobs"] == {"query": 1, "load": 1, "dml": 0}, first  # the snapshot: keys load + CTAS
+    record = make_run.store.get(uid, "pass1")
+    assert record["write_path"]["key_indexes"] and record["write_path"]["snapshot"]
+    status, second = proc({**body, "time_budget_seconds": 60})
+    assert status == 200 and second["status"] == "success", second
+    # the file's load, MERGE and tally: nothing about the lookup again
+    assert second["bigquery_jobs"] == {"query": 1, "load": 1, "dml": 1}, second
+    assert (second["inserted_rows"], second["unmatched_records"]) == (6, 4)
+    out, _ = assert_landed(rows, second)
+    matched = {r["phone_number_token"]: r["agent_id"] for r in out if r["lookup_status"] == "matched"}
+    assert matched == {"tok1": "agent-1", "tok4": "agent-3"}
+    assert make_run.store.get(uid, "pass1")["bigquery"]["jobs"] == {"query": 2, "load": 2, "dml": 1}

@@ -35,12 +35,15 @@ def record(payload: dict, **kw) -> Record:
     return Record(**{**base, **kw})
 
 
-def output_row(plan: RowPlan, rec: Record, ctx: RowContext, looked_up: dict | None) -> tuple[dict, int]:
-    """The row the processor loads for rec, as a dict, and its count of unconverted values: the
-    record prepared (RowPlan.prepare) and assembled (row_bytes) as process_chunk does."""
+def output_row(plan: RowPlan, rec: Record, ctx: RowContext, looked_up=None) -> tuple[dict, int]:
+    """The row the processor stages for rec, as a dict (without the staging-only count), and its
+    count of unconverted values: the record prepared (RowPlan.prepare) and assembled (staged_row)
+    as process_chunk does. The lookup columns are the MERGE's (statements.py)."""
     prepared = plan.prepare(rec)
     assert isinstance(prepared, Record), prepared
-    return orjson.loads(plan.row_bytes(rec, plan.context_fragment(ctx), looked_up)), rec.unconverted
+    row = orjson.loads(plan.staged_row(rec, plan.context_fragment(ctx)))
+    assert row.pop("_unconverted", 0) == rec.unconverted
+    return row, rec.unconverted
 
 
 @pytest.mark.parametrize("field_type, mode, value, expected", [
@@ -82,13 +85,11 @@ def test_record_fields_convert_recursively():
     assert convert({"unknown": 1}) is FAIL
 
 
-def test_row_has_system_lookup_and_answer_columns(plan):
-    looked_up = {"agent_id": "A1", "queue_name": "billing", "channel": "voice",
-                 "started_at": "2025-01-01T00:00:00+00:00", "duration_seconds": 60, "customer_segment": "gold"}
+def test_staged_row_has_system_and_answer_columns_and_leaves_the_lookup_to_the_merge(plan):
     row, unconverted = output_row(plan, record({"summary": "s", "agent_performance_score": "4", "topics": ["t"]}),
-                                       CTX, looked_up)
+                                  CTX)
     assert unconverted == 0
-    assert row["lookup_status"] == "matched" and row["agent_id"] == "A1" and row["duration_seconds"] == 60
+    assert not {"lookup_status", *plan.lookup_columns} & set(row)
     assert row["agent_performance_score"] == 4 and row["topics"] == ["t"] and row["extra"] is None
     assert (row["composite_key"], row["run_id"], row["batch_type"], row["line_number"]) == ("KEY", "run-1", "pass1", 7)
     assert (row["phone_number_token"], row["interaction_id"], row["source_uri"]) == ("tok", "INT", "gs://b/f.jsonl")
@@ -104,7 +105,7 @@ def test_unknown_and_unconvertible_values_go_to_extra_and_are_counted(plan):
                             "agent_id": "from-model"}
     assert unconverted == 1  # only the value that had a column but did not fit it
     assert row["run_id"] == "run-1" and "agent_id" not in row  # the model cannot set system or lookup columns
-    assert row["lookup_status"] == "unmatched" and "agent_performance_score" not in row
+    assert "agent_performance_score" not in row
 
 
 def test_dead_row_only_uses_dead_letter_columns(plan):
@@ -127,23 +128,20 @@ def test_prepare_serializes_the_record_and_releases_its_payload(plan):
     rec = record({"summary": "s", "topics": ["a", "b"], "follow_up_required": True, "mood": "calm"})
     prepared = plan.prepare(rec)
     assert prepared is rec and rec.payload is None and rec.unconverted == 0
-    row = orjson.loads(plan.row_bytes(rec, plan.context_fragment(CTX), None))
+    row = orjson.loads(plan.staged_row(rec, plan.context_fragment(CTX)))
     assert row == {"composite_key": "KEY", "phone_number_token": "tok", "interaction_id": "INT",
                    "model_version": "m", "finish_reason": "STOP", "prompt_tokens": 1, "candidates_tokens": 2,
                    "total_tokens": 3, "repaired": False, "line_number": 7, "summary": "s", "topics": ["a", "b"],
-                   "follow_up_required": True, "extra": {"mood": "calm"}, "lookup_status": "unmatched",
+                   "follow_up_required": True, "extra": {"mood": "calm"},
                    "run_id": "run-1", "batch_type": "pass1", "batch_job": CTX.batch_job,
                    "source_uri": "gs://b/f.jsonl", "processed_at": CTX.processed_at}
 
 
-@pytest.mark.parametrize("looked_up, expected", [
-    (None, {"lookup_status": "unmatched"}),
-    ({}, {"lookup_status": "matched"}),
-    ({"agent_id": "A1", "duration_seconds": 60}, {"lookup_status": "matched", "agent_id": "A1",
-                                                  "duration_seconds": 60}),
-])
-def test_lookup_fragment(plan, looked_up, expected):
-    assert orjson.loads(b'{"k":1' + plan.lookup_fragment(looked_up) + b"}") == {"k": 1, **expected}
+def test_a_staged_row_carries_its_count_of_unconverted_values(plan):
+    rec = record({"summary": "s", "follow_up_required": {"not": "a bool"}})
+    plan.prepare(rec)
+    row = orjson.loads(plan.staged_row(rec, plan.context_fragment(CTX)))
+    assert row["_unconverted"] == 1 and row["extra"] == {"follow_up_required": {"not": "a bool"}}
 
 
 def test_a_table_without_system_columns_gets_none_of_them():

@@ -21,6 +21,7 @@ ALLOWED_ROLES = {
     "sa-pass1-processor": {"roles/datastore.user", "roles/bigquery.jobUser", "roles/storage.objectAdmin",
                            # objectViewer on the input bucket: the key indexes of keyless output lines.
                            "roles/storage.objectViewer",
+                           # dataEditor on the dataset: it creates its run-scoped staging tables.
                            "roles/bigquery.dataViewer", "roles/bigquery.dataEditor"},
     "sa-pass1-workflow": {"roles/logging.logWriter", "roles/run.invoker"},
     "sa-pass1-scheduler": {"roles/workflows.invoker", "roles/run.invoker"},

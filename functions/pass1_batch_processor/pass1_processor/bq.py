@@ -1,4 +1,4 @@
-"""Parameterised BigQuery reads shared by the lookup and the dedupe queries."""
+"""Parameterised BigQuery reads (the end-of-run reconcile, reconcile.py)."""
 
 from __future__ import annotations
 

@@ -8,11 +8,11 @@ retried under a derived id (`..._r1`, ...), the same sequence on every replay.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from pass1_processor.writer import job_id
 from shared.errors import TRANSIENT_REASONS, InternalError, is_transient
 from shared.faults import crash_point
 from shared.retry import call_with_retry
@@ -20,6 +20,12 @@ from shared.retry import call_with_retry
 MAX_ATTEMPTS = 4
 JOB_TIMEOUT_SECONDS = 300.0
 KINDS = ("query", "load", "dml")
+
+
+def job_id(prefix: str, *parts: object) -> str:
+    """A BigQuery job id (letters, digits, _ and -) determined by parts."""
+    digest = hashlib.sha256("|".join(str(p) for p in parts).encode("utf-8")).hexdigest()[:40]
+    return f"{prefix}_{digest}"
 
 
 @dataclass
@@ -110,5 +116,3 @@ class Jobs:
                                 details={"job_id": job.job_id, "reason": error.get("reason"),
                                          "errors": (job.errors or [])[:5]}) from None
 
-
-__all__ = ["JobCounter", "Jobs", "job_id"]

@@ -112,9 +112,9 @@ class RowPlan:
             part.pop(name, None)
         return part, unconverted
 
-    # A row is assembled from bytes: the record's object without its closing brace (record.fragment,
-    # never empty: the output table has `extra`), then lookup_fragment and context_fragment, each
-    # starting with its comma, the context closing the object. One copy per row, no dict.
+    # A staged row is assembled from bytes: the record's object without its closing brace
+    # (record.fragment, never empty: the output table has `extra`), then context_fragment, starting
+    # with its comma and closing the object. One copy per row, no dict.
 
     def context_fragment(self, ctx: RowContext) -> bytes:
         """The columns every row of a chunk shares and the row's closing brace, once per chunk."""
@@ -123,14 +123,6 @@ class RowPlan:
         members = orjson.dumps({k: v for k, v in part.items() if k not in self.absent_system})[1:-1]
         return b"," + members + b"}" if members else b"}"
 
-    def lookup_fragment(self, looked_up: dict | None) -> bytes:
-        """lookup_status and the lookup row's columns (none when unmatched), each after a comma."""
-        status = (b"" if "lookup_status" in self.absent_system
-                  else b',"lookup_status":"matched"' if looked_up is not None else b',"lookup_status":"unmatched"')
-        if not looked_up:
-            return status
-        return b"".join((status, b",", memoryview(orjson.dumps(looked_up))[1:-1]))
-
     def staged_row(self, record: Record, context: bytes) -> bytes:
         """The staged row of a prepared record (a line of the file's load into the staging table):
         its own columns, its count of unconverted values when there are any, and the chunk's
@@ -138,10 +130,6 @@ class RowPlan:
         if record.unconverted:
             return b"".join((record.fragment, b',"_unconverted":%d' % record.unconverted, context))
         return b"".join((record.fragment, context))
-
-    def row_bytes(self, record: Record, context: bytes, looked_up: dict | None) -> bytes:
-        """The output row of a prepared record as one JSON object (a line of a load job)."""
-        return b"".join((record.fragment, self.lookup_fragment(looked_up), context))
 
     def dead_row_bytes(self, dead: DeadLetter, ctx: RowContext) -> bytes:
         """dead_row serialized (a line of the file's dead-letter load)."""
