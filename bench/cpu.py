@@ -1,16 +1,12 @@
-"""Stage 3, the processor's CPU stage: its real code from a byte stream to rows serialized for a load.
+"""Stage 3, the processor's CPU stage: its real code from a byte stream to staged NDJSON objects.
 
 The path is the one FileWorker._chunk takes (pass1_processor/filework.py), chunk after chunk:
 reader.iter_lines over ranged reads -> filework._fill (extract.extract_line per line: orjson, repair
-when needed, key decode) -> chunk.process_chunk (dedupe, lookup, row building, dead letters, retry
-requests, serialization by writer.load_rows). Only the service calls are replaced, at the seams
-process_chunk imports them by name:
-- ranged reads come from a local file (os.pread) instead of Cloud Storage;
-- existing_keys answers "nothing written yet" (a first pass) and fetch_lookup answers from memory
-  (bench/memlookup.py);
-- load_rows runs the real writer code with a BigQuery client that accepts the NDJSON bytes and
-  drops them; retry requests go through the real writer to a Storage client that drops them.
-Checkpoint writes (Firestore) are not part of this stage: stage 4 has them.
+when needed, key decode) -> chunk.process_chunk (staged rows, dead letters, retry requests). The
+clients are passed in (WriteTarget.storage): ranged reads come from a local file (os.pread), and the
+staged objects and retry files go to a Storage client that keeps only their sizes. What BigQuery
+does with the staged rows (load, MERGE with the lookup snapshot: dedupe and enrichment) is SQL, not
+the function's CPU: stage 4 has it, and so the checkpoint writes (Firestore).
 """
 
 from __future__ import annotations
@@ -44,41 +40,26 @@ class _Sink:
         self.calls = 0
 
 
-class _FakeJob:
-    def __init__(self, job_id):
-        self.job_id, self.state, self.error_result, self.errors = job_id, "DONE", None, None
-
-    def result(self, timeout=None, **_options):
-        return self
-
-
-class FakeBigQuery:
-    """Takes load jobs: reads the uploaded NDJSON (so it is really produced) and keeps only its size."""
-
-    def __init__(self, sink: _Sink):
-        self.sink = sink
-
-    def load_table_from_file(self, stream, table_id, job_id=None, job_config=None, **_options):
-        self.sink.bytes += len(stream.read())
-        self.sink.calls += 1
-        return _FakeJob(job_id)
-
-
 class FakeStorage:
-    """bucket().blob().upload_from_string(): keeps only the size."""
+    """bucket().blob(name).upload_from_string(): keeps only the sizes, staged objects and retry
+    files apart (by name)."""
 
-    def __init__(self, sink: _Sink):
-        self.sink = sink
+    def __init__(self, rows_sink: _Sink, retry_sink: _Sink):
+        self.rows_sink, self.retry_sink = rows_sink, retry_sink
+        self.name = ""
 
     def bucket(self, name):
         return self
 
     def blob(self, name):
-        return self
+        blob = FakeStorage(self.rows_sink, self.retry_sink)
+        blob.name = name
+        return blob
 
     def upload_from_string(self, data, content_type=None, **_options):
-        self.sink.bytes += len(data)
-        self.sink.calls += 1
+        sink = self.retry_sink if "/retry/" in self.name else self.rows_sink
+        sink.bytes += len(data)
+        sink.calls += 1
 
 
 def table_info(name: str, file: str):
@@ -95,24 +76,16 @@ def table_info(name: str, file: str):
 def prepare(rows_sink: _Sink, retry_sink: _Sink):
     """Import the processor, point its service seams at memory; returns (WriteTarget, PredictionFile maker)."""
     import_processor()
-    from bench import memlookup
-    from pass1_processor import chunk as chunk_module
-    from pass1_processor import writer
     from pass1_processor.chunk import WriteTarget
-    from pass1_processor.retry_requests import write_retry_requests
     from pass1_processor.rows import RowPlan
     from shared.identifiers import TableRef
 
-    chunk_module.existing_keys = lambda table, run_id, keys, client=None: {}
-    chunk_module.fetch_lookup = memlookup.fetch_lookup
-    chunk_module.load_rows = functools.partial(writer.load_rows, client=FakeBigQuery(rows_sink))
-    chunk_module.load_serialized = functools.partial(writer.load_serialized, client=FakeBigQuery(rows_sink))
-    chunk_module.write_retry_requests = functools.partial(write_retry_requests, client=FakeStorage(retry_sink))
     output, dead = table_info("pass1_analysis", "pass1_analysis.json"), table_info("pass1_dead_letter",
                                                                                    "pass1_dead_letter.json")
     plan = RowPlan.build(output, dead, table_info("interaction_lookup", "interaction_lookup.json"))
     return WriteTarget(plan, TableRef.of(PROJECT, DATASET, "interaction_lookup"), "load", "bench-scope",
-                       "bench-run", "pass1", (output.created, dead.created))
+                       "bench-run", "pass1", (output.created, dead.created),
+                       storage=FakeStorage(rows_sink, retry_sink))
 
 
 def prediction_file(size: int):
@@ -163,5 +136,5 @@ def _run(path: Path, target, rows_sink: _Sink, retry_sink: _Sink) -> dict:
     finally:
         os.close(fd)
     return {"lines": totals.processed, **{k: v for k, v in totals.to_dict().items() if k != "processed"},
-            "chunks": chunks, "row_bytes": rows_sink.bytes, "load_jobs": rows_sink.calls,
+            "chunks": chunks, "row_bytes": rows_sink.bytes, "staged_objects": rows_sink.calls,
             "retry_bytes": retry_sink.bytes}

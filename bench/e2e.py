@@ -9,8 +9,9 @@ afterwards. Figures and what they cover:
   outside (psutil on the stack's pid): peak minus the RSS just before the first call;
 - split: the same service code (pass1_processor.service.process_request) run a second time on a
   second copy of the file, in this process, with timers wrapped around its service calls. Busy
-  seconds per stage; they overlap where process_chunk runs calls side by side (dedupe with lookup,
-  output load with dead-letter load and retry file), so they can add up to more than the wall time.
+  seconds per stage; they overlap where process_chunk runs calls side by side (the staged objects
+  and the retry file) and nest (file_merge holds bq_load, bq_statement and bq_tally), so they can add
+  up to more than the wall time.
 """
 
 from __future__ import annotations
@@ -178,7 +179,8 @@ def call_http(url: str, body: dict, pid: int | None) -> dict:
             "status": last["status"], "processed_records": last["processed_records"],
             "inserted_rows": last["inserted_rows"], "failed_records": last["failed_records"],
             "duplicate_records": last["duplicate_records"], "repaired_records": last["repaired_records"],
-            "unmatched_records": last["unmatched_records"], "row_run_id": last.get("row_run_id"),
+            "unmatched_records": last["unmatched_records"], "pending_records": last.get("pending_records", 0),
+            "row_run_id": last.get("row_run_id"), "bigquery_jobs": _sum_jobs(answers),
             "processor_memory": last.get("memory"),
             "rss_base_mib": rss.base / MIB, "rss_peak_mib": rss.peak / MIB,
             "rss_growth_mib": max(0, rss.peak - rss.base) / MIB}
@@ -210,7 +212,7 @@ class Timers:
 def instrumented(timers: Timers):
     """Timers around the processor's service calls, at the names its modules call them by."""
     import_processor()
-    from pass1_processor import checkpoint, chunk, filework, rows, service
+    from pass1_processor import bqjobs, checkpoint, chunk, filework, rows, service
 
     saved = []
 
@@ -226,14 +228,15 @@ def instrumented(timers: Timers):
     saved.append((filework, "blob_fetcher", original_fetcher))
     filework.blob_fetcher = timed_fetcher
     patch(filework, "extract_line", "extract")
-    patch(chunk, "existing_keys", "dedupe_query")
-    patch(chunk, "fetch_lookup", "lookup_query")
     patch(rows.RowPlan, "prepare", "rows")  # each record serialized as it is extracted
-    patch(chunk, "_rows", "rows")
-    patch(chunk, "load_rows", "write_load_jobs")
-    patch(chunk, "load_serialized", "write_load_jobs")
+    patch(chunk, "put_object", "stage_objects")
     patch(chunk, "write_retry_requests", "write_retry_file")
-    patch(filework, "process_chunk", "chunk_after_extract")  # dedupe, lookup, rows, writes
+    patch(filework, "process_chunk", "chunk_after_extract")  # staged rows, dead letters, retry file
+    patch(filework, "merge_file", "file_merge")  # per file: load, MERGE, tally, dead-letter load
+    patch(bqjobs.Jobs, "load_uris", "bq_load")
+    patch(bqjobs.Jobs, "query", "bq_statement")  # MERGE; on a run's first call the snapshot CTAS
+    patch(bqjobs.Jobs, "read", "bq_tally")
+    patch(service, "_ready", "run_setup")  # staging table, lookup snapshot
     for method in ("claim", "write_intent", "commit", "release", "read_all"):
         patch(checkpoint.CheckpointStore, method, "checkpoint")
     patch(service, "discover", "discover")
@@ -264,9 +267,20 @@ def split_in_process(body: dict) -> dict:
     busy = timers.totals()
     # These run one after the other on the calling thread; the rest of the wall time is the loop,
     # clients, the scope document and the answer.
-    sequential = ("download", "extract", "chunk_after_extract", "checkpoint", "discover", "table_schemas")
+    sequential = ("download", "extract", "chunk_after_extract", "file_merge", "checkpoint", "discover",
+                  "table_schemas", "run_setup")
     busy["other"] = round(wall - sum(busy.get(name, 0.0) for name in sequential), 4)
-    return {"seconds": wall, "calls": len(answers), "inserted_rows": answers[-1]["inserted_rows"], "busy_seconds": busy}
+    return {"seconds": wall, "calls": len(answers), "inserted_rows": answers[-1]["inserted_rows"], "busy_seconds": busy,
+            "bigquery_jobs": _sum_jobs(answers)}
+
+
+def _sum_jobs(answers: list[dict]) -> dict:
+    """BigQuery jobs of all the calls, by kind, as the processor counted them."""
+    out: dict = {}
+    for answer in answers:
+        for kind, n in (answer.get("bigquery_jobs") or {}).items():
+            out[kind] = out.get(kind, 0) + n
+    return out
 
 
 def run(path: Path, stats: synth.SynthStats, config: synth.SynthConfig, session: StackSession,

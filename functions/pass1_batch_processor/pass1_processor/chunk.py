@@ -65,7 +65,7 @@ def process_chunk(target: WriteTarget, chunk: Chunk, processed_at: str) -> Count
     dead_rows = [target.plan.dead_row_bytes(d, ctx) for d in dead]
     # The rows object is written even when empty: the file's load reads `rows-*`, which must match.
     calls = [lambda: put_object(target.storage, staging.bucket, staging.rows_name(chunk.first_line), rows),
-             lambda: _set_aside(chunk, dead)]
+             lambda: _set_aside(target, chunk, dead)]
     if dead_rows:
         calls.append(lambda: put_object(target.storage, staging.bucket, staging.dead_name(chunk.first_line),
                                         dead_rows))
@@ -91,9 +91,10 @@ def _sort_outcomes(plan: RowPlan, chunk: Chunk) -> tuple[list[Record], list[Dead
     return records, dead, counts
 
 
-def _set_aside(chunk: Chunk, dead: list[DeadLetter]) -> None:
+def _set_aside(target: WriteTarget, chunk: Chunk, dead: list[DeadLetter]) -> None:
     """Write the chunk's failed model requests for a retry batch."""
-    write_retry_requests(chunk.file, chunk.first_line, [d.retry_request for d in dead if d.retry_request is not None])
+    write_retry_requests(chunk.file, chunk.first_line, [d.retry_request for d in dead if d.retry_request is not None],
+                         client=target.storage)
 
 
 def _together(*calls):
