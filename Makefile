@@ -29,7 +29,7 @@ help:
 	@echo "make stack-up     start the local stack (writes $(STACK_DIR)/stack.env)"
 	@echo "make stack-down   stop every process the stack started"
 	@echo "make build        vendor shared/ into build/<function>/ for deploy"
-	@echo "make bench        processor throughput and memory vs parse floor and naive path (BENCH_SIZES=10,100,1000)"
+	@echo "make bench        processor throughput and memory vs parse floor and naive path (BENCH_SIZES=10,100,1000), then the scale stage (bench/results/scale.json)"
 
 install: $(VENV)/.installed $(BQ_VENV)/.installed
 
@@ -73,8 +73,11 @@ demo: install
 
 # Sizes in MB from BENCH_SIZES (default 10,100; add 1000 for the 1 GB case); figures also go to
 # bench/results/latest.json (BENCH_OUT). Stage 4 uses the stack in $(STACK_DIR), started if needed.
+# Then the scale stage (bench/scale.py): a run of SCALE_LINES (100,000) lines in SCALE_FILES (8)
+# files through the write path, with its BigQuery jobs and the cost model, to bench/results/scale.json.
 bench: install
 	$(PY) -m bench $(BENCH_ARGS)
+	$(PY) -m bench.scale
 
 clean: stack-down
 	rm -rf build $(VENV) $(BQ_VENV) $(STACK_DIR)

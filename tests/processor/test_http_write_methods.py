@@ -88,5 +88,5 @@ def test_rows_the_table_refuses_are_a_json_500(proc, put, out_dir, rows, strict_
     put(f"{out_dir}/predictions.jsonl", jsonl(many(3)))
     status, answer = proc({"output_info": {"gcsOutputDirectory": out_dir}, "output_table": strict_table})
     assert status == 500 and answer["status"] == "error", answer
-    assert answer["error"]["code"] == "INTERNAL" and answer["error"]["details"]["reason"] in ("invalid", "invalidQuery")
+    assert answer["error"]["code"] == "INTERNAL" and answer["error"]["details"]["reason"] in ("invalid", "invalidQuery"), answer
     assert rows(strict_table) == [] and rows("pass1_dead_letter") == []

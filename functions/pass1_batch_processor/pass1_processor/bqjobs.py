@@ -107,7 +107,8 @@ class Jobs:
             call_with_retry(job.result, retry=None, timeout=JOB_TIMEOUT_SECONDS)
             return True
         except gexc.GoogleAPICallError as exc:
-            error = job.error_result or {}
+            # The job's error_result, or (not fetched yet when the result call failed) the call's own.
+            error = job.error_result or next(iter(getattr(exc, "errors", None) or []), None) or {}
             if job.state == "DONE" and (error.get("reason") in TRANSIENT_REASONS or is_transient(exc)):
                 return False
             if is_transient(exc):

@@ -24,7 +24,7 @@ from pass1_processor.reconcile import RECORD_FIELD, adjusted, delete_extras, fin
 from pass1_processor.rows import RowPlan
 from pass1_processor.schema import table_info
 from pass1_processor.snapshot import ensure_snapshot
-from pass1_processor.staging import RunTables, ensure_table, staging_schema
+from pass1_processor.staging import STAGING_CLUSTERING, RunTables, ensure_table, staging_schema
 from pass1_processor.scope import PROCESSABLE_STATES, PROCESSING_STAGE, Scope, processable_states, resolve_scope
 from shared.config import Settings
 from shared.faults import crash_point
@@ -119,8 +119,9 @@ def _ready(config: ProcessorConfig, scope: Scope, target: WriteTarget, firestore
     """The run's staging table and lookup snapshot (built on the run's first call, snapshot.py)."""
     tables = RunTables.of(config.output_table, scope.key)
     schema = tuple(staging_schema(target.plan.output.schema))
-    created = ensure_table(target.jobs.client, tables.staging, schema)
-    everything = files if (config.files is None and scope.all_dirs == scope.work_dirs) else discover(scope.all_dirs)
+    created = ensure_table(target.jobs.client, tables.staging, schema, STAGING_CLUSTERING)
+    whole = config.files is None and scope.all_dirs == scope.work_dirs
+    everything = (lambda: files) if whole else (lambda: discover(scope.all_dirs))  # listed only to build it
     snap = ensure_snapshot(firestore, scope.doc_ref, scope.record, everything, config.input_bucket, tables,
                            config.lookup_table, target.plan.lookup_columns, target.jobs, target.storage, scope.key)
     return replace(target, write=WritePath(tables, created, schema, snap, config.input_bucket))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 import orjson
 
@@ -59,10 +60,12 @@ def key_index_uri(file: PredictionFile, input_bucket: str) -> str | None:
     return key_index_of(shard).uri if shard is not None else None
 
 
-def ensure_snapshot(firestore, doc_ref, record: dict | None, files: list[PredictionFile], input_bucket: str,
+def ensure_snapshot(firestore, doc_ref, record: dict | None, files: Callable[[], list[PredictionFile]],
+                    input_bucket: str,
                     tables: RunTables, lookup: TableRef, lookup_columns, jobs: Jobs, storage,
                     scope_key: str) -> Snapshot:
-    """The scope's snapshot record, building the snapshot first when the scope has none."""
+    """The scope's snapshot record, building the snapshot first when the scope has none (files():
+    the scope's prediction files, listed only then)."""
     existing = (record or {}).get(RECORD_FIELD)
     if existing is None:
         snap = call_with_retry(doc_ref.get)
@@ -72,7 +75,7 @@ def ensure_snapshot(firestore, doc_ref, record: dict | None, files: list[Predict
     now = datetime.now(timezone.utc)
     # A day before the first call: clocks of instances may differ; partitions are days anyway.
     since = datetime(now.year, now.month, now.day, tzinfo=timezone.utc) - timedelta(days=1)
-    indexes = sorted({uri for uri in (key_index_uri(f, input_bucket) for f in files) if uri})
+    indexes = sorted({uri for uri in (key_index_uri(f, input_bucket) for f in files()) if uri})
     found = [uri for uri in indexes if _exists(storage, uri)]
     table = None
     if found:
