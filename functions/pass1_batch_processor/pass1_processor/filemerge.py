@@ -8,8 +8,7 @@ Once every chunk of a file is staged (its checkpoint's offset is at the end, not
    snapshot (statements.merge_sql); a repeat inserts nothing, since its ON clause finds the rows;
 3. tally: the file's rows in the output table (statements.tally_sql), the same whichever attempt
    asks; counts.file_counts turns it into the file's final counts;
-4. dead letters: the file's `dead-*` objects loaded into the dead-letter table (deterministic id).
-Then the checkpoint is done (filework.py). A crash anywhere in between repeats the steps, each a
+Then the checkpoint is done (its dead letters land once per run, deadletters.py) (filework.py). A crash anywhere in between repeats the steps, each a
 no-op when done already.
 """
 
@@ -35,6 +34,8 @@ class WritePath:
     staging_schema: tuple
     snapshot: Snapshot
     input_bucket: str
+    dead_created: str = ""
+    dead_schema: tuple = ()
 
 
 def merge_file(target, file: PredictionFile, staged: Counts) -> Counts:
@@ -46,12 +47,13 @@ def merge_file(target, file: PredictionFile, staged: Counts) -> Counts:
     staging = FileStaging.of(target.scope_key, file)
     # Each job's id names the tables it writes, by creation time: a recreated table gets new jobs,
     # the others keep theirs (the staging table must not be loaded twice because another changed).
-    output_created, dead_created = target.table_versions
+    output_created, _ = target.table_versions
     file_identity = (target.scope_key, file.uri, file.generation)
     params = _params(target.run_id, write.snapshot.since, file.uri)
     delta = Counts()
     if staged.processed - staged.failed > 0:
-        jobs.load_uris([staging.rows_uri], write.tables.staging, write.staging_schema, job_id("p1stage", *file_identity, write.staging_created))
+        jobs.load_uris([staging.rows_uri], write.tables.staging, write.staging_schema,
+                       job_id("p1stage", *file_identity, write.staging_created))
         crash_point("staged_loaded")  # loaded, not merged
         pause_point("merge")  # tests line up two calls here: both loaded, neither merged
         if write.snapshot.covers(file, write.input_bucket):
@@ -65,10 +67,7 @@ def merge_file(target, file: PredictionFile, staged: Counts) -> Counts:
         [row] = jobs.read(tally_sql(output.ref, write.tables.staging, columns), params)
         delta = file_counts(staged, int(row["inserted"]), int(row["unmatched"]), int(row["repaired"]),
                             int(row["unconverted"]))
-    if staged.failed:
-        jobs.load_uris([staging.dead_uri], plan.dead.ref, plan.dead.schema, job_id("p1dead", *file_identity, dead_created))
-        crash_point("dead_loaded")
-    return delta
+    return delta  # the file's dead letters land with the run's (deadletters.py)
 
 
 def _params(run_id: str, since, uri: str) -> list:

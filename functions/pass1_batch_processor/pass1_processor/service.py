@@ -16,6 +16,7 @@ from pass1_processor.checkpoint import Checkpoint, CheckpointStore
 from pass1_processor.chunk import WriteTarget
 from pass1_processor.config import ProcessorConfig
 from pass1_processor.counts import Counts
+from pass1_processor.deadletters import land_dead_letters
 from pass1_processor.discovery import PredictionFile, discover
 from pass1_processor.filemerge import WritePath
 from pass1_processor.filework import BUSY, DONE, Budget, FileWorker
@@ -24,7 +25,7 @@ from pass1_processor.reconcile import RECORD_FIELD, adjusted, delete_extras, fin
 from pass1_processor.rows import RowPlan
 from pass1_processor.schema import table_info
 from pass1_processor.snapshot import ensure_snapshot
-from pass1_processor.staging import STAGING_CLUSTERING, RunTables, ensure_table, staging_schema
+from pass1_processor.staging import STAGING_CLUSTERING, RunTables, ensure_table, nullable, staging_schema
 from pass1_processor.scope import PROCESSABLE_STATES, PROCESSING_STAGE, Scope, processable_states, resolve_scope
 from shared.config import Settings
 from shared.faults import crash_point
@@ -68,7 +69,7 @@ def process_request(body: dict, ctx) -> dict:
     try:
         try:
             outcome, memory = _work(config, scope, files, store, target, ctx, log)
-            status = _finish(config, scope, jobs, store, outcome, files, target, log)
+            status = _finish(config, scope, jobs, store, outcome, files, target, log, firestore)
         finally:
             _record_jobs(config, jobs, target, log)
         crash_point("answer")
@@ -120,11 +121,14 @@ def _ready(config: ProcessorConfig, scope: Scope, target: WriteTarget, firestore
     tables = RunTables.of(config.output_table, scope.key)
     schema = tuple(staging_schema(target.plan.output.schema))
     created = ensure_table(target.jobs.client, tables.staging, schema, STAGING_CLUSTERING)
+    dead_schema = tuple(nullable(target.plan.dead.schema))
+    dead_created = ensure_table(target.jobs.client, tables.dead, dead_schema)
     whole = config.files is None and scope.all_dirs == scope.work_dirs
     everything = (lambda: files) if whole else (lambda: discover(scope.all_dirs))  # listed only to build it
     snap = ensure_snapshot(firestore, scope.doc_ref, scope.record, everything, config.input_bucket, tables,
                            config.lookup_table, target.plan.lookup_columns, target.jobs, target.storage, scope.key)
-    return replace(target, write=WritePath(tables, created, schema, snap, config.input_bucket))
+    return replace(target, write=WritePath(tables, created, schema, snap, config.input_bucket, dead_created,
+                                           dead_schema))
 
 
 def _record_jobs(config: ProcessorConfig, jobs: JobStore | None, target: WriteTarget, log) -> None:
@@ -182,12 +186,14 @@ def _work(config, scope, files, store, target, ctx, log) -> tuple[Outcome, Memor
     return outcome, memory
 
 
-def _finish(config, scope, jobs, store, outcome: Outcome, files, target: WriteTarget, log) -> str:
-    """'success' or 'partial'; completes the run when every file of every directory is done."""
+def _finish(config, scope, jobs, store, outcome: Outcome, files, target: WriteTarget, log, firestore) -> str:
+    """'success' or 'partial'; completes the run when every file of every directory is done. Dead
+    letters land once per run, at completion (an ad hoc scope: at the end of each call)."""
+    if jobs is None:
+        land_dead_letters(target, firestore, scope.doc_ref, _with_dead(files, outcome.checkpoints))
+        return "success" if outcome.all_done else "partial"
     if not outcome.all_done:
         return "partial"
-    if jobs is None:
-        return "success"
     everything = files if (config.files is None and scope.all_dirs == scope.work_dirs) else discover(scope.all_dirs)
     checkpoints = store.read_all(f.uri for f in everything)
     if not all(cp.done for cp in checkpoints.values()):
@@ -195,6 +201,7 @@ def _finish(config, scope, jobs, store, outcome: Outcome, files, target: WriteTa
     totals = Counts()
     for cp in checkpoints.values():
         totals.add(cp.counts)
+    land_dead_letters(target, firestore, scope.doc_ref, _with_dead(everything, checkpoints))
     _remove_extras(config, jobs, target, log)
     # Extras deleted by this call or by an earlier one that crashed before completing are on the run
     # document: the totals are derived from it inside the completing transaction.
@@ -215,6 +222,11 @@ def _finish(config, scope, jobs, store, outcome: Outcome, files, target: WriteTa
     log.info("run completed", files=len(everything),
              **{k: v for k, v in record["processing"].items() if k in Counts.__dataclass_fields__})
     return "success"
+
+
+def _with_dead(files, checkpoints: dict) -> list[PredictionFile]:
+    """The done files that have dead letters."""
+    return [f for f in files if checkpoints[f.uri].done and checkpoints[f.uri].counts.failed > 0]
 
 
 def _remove_extras(config, jobs, target: WriteTarget, log) -> None:

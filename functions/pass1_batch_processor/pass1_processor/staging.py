@@ -75,12 +75,13 @@ class RunTables:
     staging: TableRef
     keys: TableRef
     snapshot: TableRef
+    dead: TableRef  # staged dead letters (deadletters.py)
 
     @classmethod
     def of(cls, output: TableRef, scope_key: str) -> "RunTables":
         digest = scope_digest(scope_key)
         name = lambda kind: TableRef(output.project, output.dataset, f"_p1_{kind}_{digest}")  # noqa: E731
-        return cls(name("stage"), name("keys"), name("lookup"))
+        return cls(name("stage"), name("keys"), name("lookup"), name("dead"))
 
 
 # The staging table is clustered on source_uri: each file's MERGE and tally read its own blocks,
@@ -96,6 +97,14 @@ def staging_schema(output_schema) -> list:
     fields = [bigquery.SchemaField(f.name, f.field_type, mode="REPEATED" if f.mode == "REPEATED" else "NULLABLE",
                                    fields=f.fields) for f in output_schema]
     return [*fields, bigquery.SchemaField(UNCONVERTED, "INT64")]
+
+
+def nullable(schema) -> list:
+    """The schema with every non-repeated field nullable (staged rows are checked at the MERGE)."""
+    from google.cloud import bigquery
+
+    return [bigquery.SchemaField(f.name, f.field_type, mode="REPEATED" if f.mode == "REPEATED" else "NULLABLE",
+                                 fields=f.fields) for f in schema]
 
 
 def keys_schema() -> list:

@@ -93,3 +93,16 @@ def tally_sql(output: TableRef, staging: TableRef, output_columns: Sequence[str]
             "GROUP BY composite_key, line_number) S "
             "ON S.composite_key = T.composite_key AND S.line_number = T.line_number "
             "WHERE T.run_id = @run AND T.processed_at >= @since AND T.source_uri = @uri")
+
+
+def dead_merge_sql(dead: TableRef, staging: TableRef, columns: Sequence[str]) -> str:
+    """Insert the staged dead letters of the files @uris that the run's dead-letter table does not
+    have yet (one row per source line; a file's dead letters staged twice land once)."""
+    names = ", ".join(_ident(c) for c in columns)
+    values = ", ".join(f"N.{_ident(c)}" for c in columns)
+    staged = (f"SELECT {names} FROM {staging.sql} WHERE source_uri IN UNNEST(@uris) "
+              "QUALIFY ROW_NUMBER() OVER (PARTITION BY source_uri, line_number ORDER BY reason) = 1")
+    return (f"MERGE {dead.sql} T USING ({staged}) N "
+            "ON T.run_id = @run AND T.processed_at >= @since AND T.source_uri = N.source_uri "
+            "AND T.line_number = N.line_number "
+            f"WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values})")
