@@ -267,10 +267,9 @@ def apply(transaction, ref, before: dict | None, changes: dict, explicit: Iterab
 
 
 def _dead_letter_alert(record: dict, meta: dict, cfg: EventConfig) -> list[Event]:
-    """One run.dead_letter_rate per attempt once the run's dead-letter share passes the threshold,
-    from the files' progress or the completion totals."""
-    attempt = record.get("attempt")
-    if meta.get("dead_letter_alert_attempt") == attempt:
+    """One run.dead_letter_rate per run once its dead-letter share passes the threshold, from the
+    files' progress (every attempt's files) or the completion totals."""
+    if meta.get("dead_letter_alerted"):
         return []
     totals = _run_totals(meta.get("files") or {})
     processing = record.get("processing") or {}
@@ -279,7 +278,7 @@ def _dead_letter_alert(record: dict, meta: dict, cfg: EventConfig) -> list[Event
     processed, failed = totals["processed"], totals["failed"]
     if processed < DEAD_LETTER_MIN_ROWS or failed / processed <= cfg.dead_letter_rate:
         return []
-    meta["dead_letter_alert_attempt"] = attempt
+    meta["dead_letter_alerted"] = True
     return [Event(DEAD_LETTER_RATE, {"rate": round(failed / processed, 4), "threshold": cfg.dead_letter_rate,
                                      "processed": processed, "failed": failed, "state": record.get("state")})]
 

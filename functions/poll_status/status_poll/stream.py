@@ -75,7 +75,7 @@ def follow(store: JobStore, req: EventsRequest, record: dict, after: int, keepal
     last = after
     final = record["state"] in FINAL_STATES
     state = record["state"]
-    yield b"retry: 2000\n\n"  # the client's reconnect delay (the EventSource standard)
+    yield b": stream open\n\n"  # a comment: headers and a first byte go out at once
     while True:  # what is stored already, in pages
         page = store.list_events(req.run_id, req.batch_type, last, PAGE)
         for event in page:
