@@ -135,6 +135,17 @@ class JobStore:
         """Runs in any of states, oldest update first (a sweep refreshes the stalest first)."""
         return [snap.to_dict() for snap in self.states_query(states, limit).stream()]
 
+    def recent(self, limit: int) -> list[dict]:
+        """The most recently updated runs, newest first. An order on one field: Firestore's automatic
+        single-field index serves it (no composite index)."""
+        from google.cloud import firestore
+
+        from shared.retry import call_with_retry
+
+        query = (self._client.collection(self._collection)
+                 .order_by("updated_at", direction=firestore.Query.DESCENDING).limit(limit))
+        return [snap.to_dict() for snap in call_with_retry(lambda: list(query.stream()))]
+
     def states_query(self, states: Iterable[str], limit: int):
         """The query of list_in_states. It needs the composite index (state, updated_at) of
         infra/firestore/indexes.json: Firestore refuses it without (the emulator never asks)."""

@@ -130,3 +130,42 @@ def test_bad_event_requests_are_refused_in_the_error_shape_never_a_stream(stack,
         assert resp.status_code == status_code, (params, resp.text)
         assert resp.headers["Content-Type"].startswith("application/json")
         assert resp.json()["error"]["code"] == code
+
+
+def test_the_runs_cli_watches_lists_and_shows_and_exits_non_zero_for_a_failed_run(stack, http):
+    import io
+
+    from rich.console import Console
+
+    from shared.jobstate import JobState as S, JobStore
+    from tools.runs.cli import main
+
+    store = JobStore(collection=stack["JOBS_COLLECTION"])
+    for run_id, final in (("cli-ok", S.COMPLETED), ("cli-bad", S.FAILED)):
+        store.create_or_get(run_id, BATCH_TYPE)
+        store.transition(run_id, BATCH_TYPE, S.SUBMITTED, updates={"attempt": 1, "jobs": [
+            {"name": f"projects/p/locations/l/batchPredictionJobs/{run_id}", "state": "JOB_STATE_RUNNING",
+             "shard": 0, "requests": 10}]})
+        if final == S.COMPLETED:
+            store.transition(run_id, BATCH_TYPE, S.PENDING_PROCESSING)
+            store.transition(run_id, BATCH_TYPE, S.PROCESSING)
+            store.add_events(run_id, BATCH_TYPE, __import__("shared.events").events.file_progress(
+                "gs://b/prediction-1.jsonl", {"processed": 10, "inserted": 10}, True))
+            store.transition(run_id, BATCH_TYPE, S.COMPLETED, updates={"processing": {"processed": 10, "inserted": 10}})
+        else:
+            store.transition(run_id, BATCH_TYPE, S.FAILED, updates={"last_error": {"code": "INTERNAL", "message": "x"}})
+
+    def run(*argv) -> tuple[int, str]:
+        out = io.StringIO()
+        code = main(["--url", stack["POLL_STATUS_URL"], *argv], console=Console(file=out, width=200))
+        return code, out.getvalue()
+
+    code, text = run("watch", "cli-ok", "--plain")
+    assert code == 0 and "file.finished" in text and text.strip().endswith("(9 events)"), text
+    code, text = run("watch", "cli-bad")
+    assert code == 1 and "FAILED" in text
+    code, text = run("list")
+    assert code == 0 and "cli-ok" in text and "cli-bad" in text
+    code, text = run("show", "cli-ok", "--events", "3")
+    assert code == 0 and "COMPLETED" in text and "last 3 of 9 events" in text
+    assert run("watch", "nobody")[0] == 4

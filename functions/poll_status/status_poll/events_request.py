@@ -15,6 +15,8 @@ from shared.errors import ValidationError
 from shared.validation import get_float, get_int, run_identity
 
 FIELDS = frozenset({"run_id", "batch_type", "events", "follow", "after", "tail", "limit", "max_seconds"})
+LIST_FIELDS = frozenset({"list", "batch_type", "limit"})
+DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT = 20, 200
 TRUE, FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no", ""})
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
 MAX_TAIL = 10_000
@@ -40,6 +42,28 @@ class EventsRequest:
 def wants_events(body: dict) -> bool:
     """True when the call asks for the event log (not the status answer)."""
     return _flag(body, "events") or _flag(body, "follow")
+
+
+def wants_list(body: dict) -> bool:
+    """`list=true`: the most recently updated runs (the runs CLI's `list`)."""
+    return _flag(body, "list")
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    batch_type: str | None
+    limit: int
+
+
+def parse_list(body: dict) -> ListRequest:
+    unknown = sorted(set(body) - LIST_FIELDS)
+    if unknown:
+        raise ValidationError(f"unknown field(s): {', '.join(unknown)}", field=unknown[0],
+                              details={"allowed": sorted(LIST_FIELDS)})
+    body = {**body, **({"limit": _number("limit", body["limit"])} if "limit" in body else {})}
+    _, batch_type = run_identity(body, required=False)
+    return ListRequest(batch_type=batch_type,
+                       limit=get_int(body, "limit", default=DEFAULT_LIST_LIMIT, minimum=1, maximum=MAX_LIST_LIMIT))
 
 
 def parse_events(body: dict, headers: dict[str, str]) -> EventsRequest:

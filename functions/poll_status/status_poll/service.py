@@ -5,6 +5,7 @@ retry_deadline_seconds}.
 - action "cancel" (POST only): cancel the run's jobs, mark it CANCELLED, answer its status.
 - no run_id: a Cloud Scheduler sweep: refresh up to `limit` runs in SUBMITTED or RUNNING, stalest
   first; answer {"status": "swept", "swept", "limit", "more", "runs": [status answers]}.
+- list=true: the most recently updated runs (status_poll/events_api.py).
 - events=true: a page of the run's event log (status_poll/events_api.py); follow=true is the SSE
   stream (main.py routes it to status_poll/stream.py).
 Unknown run: 404. Vertex still failing after retries: 503, the run unchanged.
@@ -27,8 +28,8 @@ from shared.vertex import VertexJobs
 
 from status_poll.answer import status_answer
 from status_poll.config import PollConfig
-from status_poll.events_api import events_answer
-from status_poll.events_request import parse_events, wants_events
+from status_poll.events_api import events_answer, runs_answer
+from status_poll.events_request import parse_events, parse_list, wants_events, wants_list
 from status_poll.refresh import PollDeps, refresh_run
 from status_poll.request import PollRequest, parse_poll
 
@@ -52,6 +53,8 @@ def poll_request(body: dict, ctx) -> dict:
     settings = _settings()
     if wants_events(body):
         return events_answer(event_store(), parse_events(body, ctx.headers))
+    if wants_list(body):
+        return runs_answer(event_store(), parse_list(body), utcnow())
     req = parse_poll(body, ctx.method, _config())
     deps = PollDeps(store=JobStore(collection=settings.jobs_collection),
                     vertex=VertexJobs(settings.project, deadline=req.retry_deadline_seconds),
