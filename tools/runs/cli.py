@@ -138,7 +138,7 @@ def list_runs(client: PollClient, console, limit: int) -> int:
     answer = client.runs(limit)
     table = Table(title="recent runs")
     for name in ("run", "type", "state", "attempt", "age", "jobs", "landed", "dead letters", "events"):
-        table.add_column(name)
+        table.add_column(name, no_wrap=name in ("run", "state"))
     now = datetime.now(timezone.utc)
     for run in answer["runs"]:
         created = parse_time(run.get("created_at"))

@@ -121,6 +121,13 @@ def duration(seconds: float | None) -> str:
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
+def short_file(uri: str) -> str:
+    """attempt-1/shard-00000/predictions.jsonl: which shard of which attempt, without the bucket."""
+    parts = str(uri).split("/")
+    keep = [p for p in parts[:-1] if p.startswith(("attempt-", "shard-"))]
+    return "/".join(keep + parts[-1:])
+
+
 def event_line(event: dict) -> str:
     """One plain line per event (the non-interactive display and the README transcript)."""
     when = parse_time(event.get("timestamp"))
@@ -135,7 +142,7 @@ def event_line(event: dict) -> str:
                    else f"{str(event.get('from')).replace('JOB_STATE_', '')} -> "
                         f"{str(event.get('to')).replace('JOB_STATE_', '')}"))
     elif kind in ("file.started", "file.finished"):
-        detail = str(event.get("file", "")).rsplit("/", 2)[-2:][-1]
+        detail = short_file(event.get("file", ""))
         if kind == "file.finished":
             detail += f"  landed {event.get('inserted', 0):,}  dead letters {event.get('failed', 0):,}"
     elif kind == "progress":
