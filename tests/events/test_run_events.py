@@ -169,3 +169,31 @@ def test_the_runs_cli_watches_lists_and_shows_and_exits_non_zero_for_a_failed_ru
     code, text = run("show", "cli-ok", "--events", "3")
     assert code == 0 and "COMPLETED" in text and "last 3 of 9 events" in text
     assert run("watch", "nobody")[0] == 4
+
+
+def test_a_silent_run_raises_one_stalled_alert_per_silence(stack, http, subscription):
+    from datetime import timedelta
+
+    from shared import events as run_events
+    from shared.jobstate import JobState as S, JobStore, utcnow
+
+    store = JobStore(collection=stack["JOBS_COLLECTION"])
+    store.create_or_get("ev-quiet", BATCH_TYPE)
+    for state in (S.SUBMITTED, S.PENDING_PROCESSING, S.PROCESSING):
+        store.transition("ev-quiet", BATCH_TYPE, state, updates={"attempt": 1})
+
+    def go_quiet():  # as if the processor died two hours ago (ALERT_STALLED_MINUTES is 60)
+        store.ref("ev-quiet", BATCH_TYPE).update({"last_event_at": utcnow() - timedelta(hours=2)})
+
+    go_quiet()
+    for _ in range(2):
+        status, answer = http.post(stack["POLL_STATUS_URL"], {})
+        assert status == 200, answer
+    assert [a["event"] for a, _ in subscription.pull("ev-quiet")] == ["run.stalled"]
+    # News, then silence again: a new occurrence.
+    store.add_events("ev-quiet", BATCH_TYPE, run_events.file_progress("gs://b/attempt-1/p.jsonl", {"processed": 1}, False))
+    go_quiet()
+    assert http.post(stack["POLL_STATUS_URL"], {})[0] == 200
+    messages = subscription.pull("ev-quiet")
+    assert [a["event"] for a, _ in messages] == ["run.stalled", "run.stalled"]
+    assert messages[0][1]["summary"]["state"] == "PROCESSING" and messages[0][1]["summary"]["minutes"] >= 119
