@@ -14,9 +14,22 @@ RUN_FIELDS = ("run_id", "batch_type", "state", "attempt", "created_at", "updated
               "event_seq", "last_event_at")
 
 
+HEAD = ("sequence", "type", "timestamp", "run_id", "batch_type", "attempt")
+
+
 def event_json(event: dict) -> dict:
-    """An event document as the API and the stream show it (timestamps in RFC 3339)."""
-    return {k: (v.isoformat().replace("+00:00", "Z") if isinstance(v, datetime) else v) for k, v in event.items()}
+    """An event document as the API and the stream show it: timestamps in RFC 3339, the common
+    fields first and the event's own after them in name order (Firestore keeps no field order)."""
+    names = [k for k in HEAD if k in event] + sorted(k for k in event if k not in HEAD)
+    return {k: _plain(event[k]) for k in names}
+
+
+def _plain(value):
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, dict):
+        return {k: _plain(value[k]) for k in sorted(value)}
+    return value
 
 
 def start_after(store: JobStore, req: EventsRequest, record: dict) -> int:
