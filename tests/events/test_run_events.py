@@ -43,7 +43,7 @@ def test_a_followed_workflow_run_streams_every_event_once_in_order_and_ends_with
     assert messages[-1][2]["state"] == "COMPLETED"
     assert len(reads) >= 3, "the test meant to reconnect at least twice"
     # The state changes in order, as the record's history has them.
-    record = firestore_client.collection(layout.jobs_collection).document(f"pass1__ev-good").get().to_dict()
+    record = firestore_client.collection(layout.jobs_collection).document("pass1__ev-good").get().to_dict()
     assert state_changes(events) == [(h["from"], h["to"]) for h in record["history"] if h["from"]]
     assert state_changes(events)[-1] == ("PROCESSING", "COMPLETED")
     types = [e for _, e, _ in events]
@@ -137,6 +137,7 @@ def test_the_runs_cli_watches_lists_and_shows_and_exits_non_zero_for_a_failed_ru
 
     from rich.console import Console
 
+    from shared import events as run_events
     from shared.jobstate import JobState as S, JobStore
     from tools.runs.cli import main
 
@@ -149,7 +150,7 @@ def test_the_runs_cli_watches_lists_and_shows_and_exits_non_zero_for_a_failed_ru
         if final == S.COMPLETED:
             store.transition(run_id, BATCH_TYPE, S.PENDING_PROCESSING)
             store.transition(run_id, BATCH_TYPE, S.PROCESSING)
-            store.add_events(run_id, BATCH_TYPE, __import__("shared.events").events.file_progress(
+            store.add_events(run_id, BATCH_TYPE, run_events.file_progress(
                 "gs://b/prediction-1.jsonl", {"processed": 10, "inserted": 10}, True))
             store.transition(run_id, BATCH_TYPE, S.COMPLETED, updates={"processing": {"processed": 10, "inserted": 10}})
         else:
