@@ -27,6 +27,35 @@ from shared.logs import get_logger
 PUBLISH_TIMEOUT_SECONDS = 30.0
 # Unsent documents one sweep publishes at most.
 SWEEP_BATCH = 100
+# Pub/Sub's message limits (https://cloud.google.com/pubsub/quotas#resource_limits). The emulator
+# does not enforce them all, so every message is checked here before it is published.
+MAX_ATTRIBUTES = 100
+MAX_ATTRIBUTE_KEY_BYTES = 256
+MAX_ATTRIBUTE_VALUE_BYTES = 1024
+MAX_MESSAGE_BYTES = 10 * 1000 * 1000
+
+
+class MessageRefused(ValueError):
+    """A message Pub/Sub would refuse (a programming error: the outbox keeps it unsent)."""
+
+
+def check_message(data: bytes, attributes: dict[str, str]) -> None:
+    """Refuse what Pub/Sub refuses: too many or too long attributes, a reserved `goog` key, an
+    empty message, more than 10 MB."""
+    if len(attributes) > MAX_ATTRIBUTES:
+        raise MessageRefused(f"{len(attributes)} attributes; Pub/Sub takes at most {MAX_ATTRIBUTES}")
+    size = len(data)
+    for key, value in attributes.items():
+        key_bytes, value_bytes = len(key.encode()), len(str(value).encode())
+        if not key or key_bytes > MAX_ATTRIBUTE_KEY_BYTES or key.lower().startswith("goog"):
+            raise MessageRefused(f"attribute key {key[:40]!r} is empty, longer than 256 bytes or reserved")
+        if value_bytes > MAX_ATTRIBUTE_VALUE_BYTES:
+            raise MessageRefused(f"attribute {key!r} is {value_bytes} bytes; at most {MAX_ATTRIBUTE_VALUE_BYTES}")
+        size += key_bytes + value_bytes
+    if not data and not attributes:
+        raise MessageRefused("a message needs data or an attribute")
+    if size > MAX_MESSAGE_BYTES:
+        raise MessageRefused(f"message of {size} bytes; Pub/Sub takes at most {MAX_MESSAGE_BYTES}")
 
 
 def topic_path() -> str | None:
@@ -71,6 +100,7 @@ def publish_docs(outbox, docs: list[dict]) -> int:
     sent = 0
     for doc in docs:
         data, attributes = message(doc)
+        check_message(data, attributes)
         publisher.publish(topic, data, **attributes).result(timeout=PUBLISH_TIMEOUT_SECONDS)
         call_with_retry(outbox.document(doc["id"]).update, {"sent": True, "sent_at": datetime.now().astimezone()})
         sent += 1

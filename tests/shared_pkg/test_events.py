@@ -41,3 +41,22 @@ def test_the_view_folds_events_into_stage_rows_rate_and_eta():
     view.apply({"type": "run.state_changed", "sequence": 5, "from": "PROCESSING", "to": "FAILED"})
     view.apply({"type": "done", "state": "FAILED"})
     assert view.exit_code() == 1 and view.eta_seconds is None
+
+
+def test_notification_messages_are_checked_against_pub_sub_limits():
+    from datetime import datetime, timezone
+
+    from shared import notify
+
+    data, attributes = notify.message({"id": "pass1__r__3", "event": "run.failed", "run_id": "r", "batch_type": "pass1",
+                                       "sequence": 3, "summary": {"state": "FAILED"},
+                                       "created_at": datetime(2026, 1, 1, tzinfo=timezone.utc)})
+    notify.check_message(data, attributes)
+    assert attributes == {"run_id": "r", "batch_type": "pass1", "event": "run.failed", "id": "pass1__r__3",
+                          "sequence": "3"}
+    for bad in ({**attributes, "v": "x" * 1025}, {**attributes, "googfoo": "1"}, {**attributes, "k" * 257: "1"},
+                {f"a{i}": "1" for i in range(101)}):
+        with pytest.raises(notify.MessageRefused):
+            notify.check_message(data, bad)
+    with pytest.raises(notify.MessageRefused):
+        notify.check_message(b"x" * 10_000_001, {})
