@@ -128,7 +128,7 @@ def subscription(stack):
         def pull(self, run_id: str, quiet_seconds: float = 1.5) -> list[tuple[dict, dict]]:
             idle_since = time.monotonic()
             while time.monotonic() - idle_since < quiet_seconds:
-                answer = subscriber.pull(subscription=name, max_messages=100, timeout=5)
+                answer = subscriber.pull(subscription=name, max_messages=100, timeout=1)  # an empty pull waits that long
                 if answer.received_messages:
                     subscriber.acknowledge(subscription=name, ack_ids=[m.ack_id for m in answer.received_messages])
                     received.extend((dict(m.message.attributes), orjson.loads(m.message.data))

@@ -118,7 +118,7 @@ def pulled_messages(layout) -> list[bytes]:
     out: list[bytes] = []
     try:
         while True:
-            answer = subscriber.pull(subscription=name, max_messages=1000, timeout=10)
+            answer = subscriber.pull(subscription=name, max_messages=1000, timeout=2)  # an empty pull waits that long
             if not answer.received_messages:
                 return out
             subscriber.acknowledge(subscription=name, ack_ids=[m.ack_id for m in answer.received_messages])
