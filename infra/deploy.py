@@ -4,7 +4,8 @@
     make deploy PROJECT=P REGION=R [DRY_RUN=1]
 
 Order: APIs, the project number, the Vertex AI service agent, service accounts, buckets, Firestore and
-its composite indexes (infra/firestore/indexes.json), BigQuery dataset and tables, IAM (least
+its composite indexes (infra/firestore/indexes.json), BigQuery dataset and tables, the run-events
+Pub/Sub topic, IAM (least
 privilege: one service account per function, one for Workflows, one for Scheduler, one that builds the
 functions, each with only the roles it needs, on the narrowest resource), vendored builds, functions
 (private, built by that build account), the workflow, the Scheduler jobs. Every "create" is guarded by
@@ -33,7 +34,7 @@ APIS = ("cloudfunctions.googleapis.com", "run.googleapis.com", "cloudbuild.googl
         "artifactregistry.googleapis.com", "aiplatform.googleapis.com", "bigquery.googleapis.com",
         "firestore.googleapis.com", "storage.googleapis.com", "workflows.googleapis.com",
         "workflowexecutions.googleapis.com", "cloudscheduler.googleapis.com", "iam.googleapis.com",
-        "logging.googleapis.com")
+        "logging.googleapis.com", "pubsub.googleapis.com")
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class Config:
     # agent's grants and data residency stay as they are. Set a region here to fail over across regions.
     fallback_model: str = "gemini-2.5-flash-lite"
     fallback_region: str = ""
+    # Run notifications (shared/notify.py): completed, failed, cancelled, dead-letter rate, stalled.
+    events_topic: str = "run-events"
 
     @property
     def input_bucket(self) -> str:
@@ -126,6 +129,9 @@ SCRIPT_PRELUDE = (
 # I/O threads the processor's RSS kept growing with file size (188 MiB over its base for 1 GB in
 # `make bench`); two arenas hold it flat (69 MiB for 100 MB and for 1 GB) at no measurable speed cost.
 PROCESSOR_MALLOC_ENV = {"MALLOC_ARENA_MAX": "2"}
+POLL_TIMEOUT_SECONDS = 900
+# Who publishes run notifications to the topic (shared/notify.py).
+PUBLISHERS = ("sa-poll-status", "sa-pass1-processor")
 
 
 def functions(cfg: Config) -> list[FunctionSpec]:
@@ -134,13 +140,19 @@ def functions(cfg: Config) -> list[FunctionSpec]:
     common = {"GOOGLE_CLOUD_PROJECT": cfg.project, "VERTEX_AI_LOCATION": cfg.region,
               "INPUT_BUCKET": cfg.input_bucket, "OUTPUT_BUCKET": cfg.output_bucket, "BQ_DATASET": cfg.dataset,
               "BQ_LOCATION": cfg.bq_location}
+    # The functions that move runs to a final state or find alerts publish (roles/pubsub.publisher on
+    # the topic); submit_batch makes no notification.
+    publishes = {"RUN_EVENTS_TOPIC": cfg.events_topic}
     return [
         FunctionSpec("submit_batch", "submit-batch", "1Gi", 540, "sa-submit-batch",
                      {**common, "VERTEX_MODEL": cfg.model, "VERTEX_FALLBACK_MODEL": cfg.fallback_model,
                       "VERTEX_FALLBACK_LOCATION": cfg.fallback_region or cfg.region}),
-        FunctionSpec("poll_status", "poll-status", "512Mi", 120, "sa-poll-status", common),
+        # 900 s: an SSE stream (follow=true) stays open up to STREAM_MAX_SECONDS (840) and then asks the
+        # client to reconnect; a status call or a sweep still ends in seconds.
+        FunctionSpec("poll_status", "poll-status", "512Mi", POLL_TIMEOUT_SECONDS, "sa-poll-status",
+                     {**common, **publishes}),
         FunctionSpec("pass1_batch_processor", "pass1-batch-processor", "2Gi", 600, "sa-pass1-processor",
-                     {**common, "PROCESSOR_TIME_BUDGET_SECONDS": "480", **PROCESSOR_MALLOC_ENV}),
+                     {**common, **publishes, "PROCESSOR_TIME_BUDGET_SECONDS": "480", **PROCESSOR_MALLOC_ENV}),
     ]
 
 
@@ -231,6 +243,13 @@ def bigquery(cfg: Config) -> list[Step]:
     return steps
 
 
+def pubsub(cfg: Config) -> list[Step]:
+    """The run-events topic. Subscribers (email, chat) are the user's: README, Run events."""
+    return [Step(f"Pub/Sub topic {cfg.events_topic}",
+                 gcloud(cfg, "pubsub", "topics", "create", cfg.events_topic),
+                 unless=gcloud(cfg, "pubsub", "topics", "describe", cfg.events_topic))]
+
+
 def iam(cfg: Config) -> list[Step]:
     """Least privilege: project roles only where no narrower resource exists."""
     sa = lambda n: f"serviceAccount:{cfg.sa_email(n)}"
@@ -274,6 +293,10 @@ def iam(cfg: Config) -> list[Step]:
                                           f"--member={sa(name)}", f"--role={role}",
                                           f"{cfg.project}:{cfg.dataset}.{table}"], retry=True)
               for table, name, role in table_roles]
+    steps += [Step(f"roles/pubsub.publisher on {cfg.events_topic} for {name}",
+                   gcloud(cfg, "pubsub", "topics", "add-iam-policy-binding", cfg.events_topic,
+                          f"--member={sa(name)}", "--role=roles/pubsub.publisher"), retry=True)
+              for name in PUBLISHERS]
     return steps
 
 
@@ -347,7 +370,7 @@ def scheduler(cfg: Config) -> list[Step]:
 def plan(cfg: Config) -> list[Step]:
     """Every step, in order."""
     return (enable_apis(cfg) + project_number(cfg) + service_identities(cfg) + service_accounts(cfg)
-            + storage(cfg) + firestore(cfg) + firestore_indexes_steps(cfg) + bigquery(cfg) + iam(cfg)
+            + storage(cfg) + firestore(cfg) + firestore_indexes_steps(cfg) + bigquery(cfg) + pubsub(cfg) + iam(cfg)
             + build_and_deploy_functions(cfg) + resolve_urls(cfg) + workflow(cfg) + scheduler(cfg))
 
 

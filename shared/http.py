@@ -44,6 +44,16 @@ class RequestContext:
         return time.monotonic() - self.started
 
 
+def request_id_of(request) -> str:
+    """The Cloud Trace id of the call, else a fresh req_<hex> (also for non-JSON answers)."""
+    return _request_id(request)
+
+
+def respond_json(status: int, payload: dict):
+    """A JSON answer in the functions-framework tuple form (also for non-JSON endpoints' errors)."""
+    return _respond(status, payload)
+
+
 def _request_id(request) -> str:
     trace = request.headers.get("X-Cloud-Trace-Context", "")
     return trace.split("/")[0] if trace else f"req_{uuid.uuid4().hex[:16]}"

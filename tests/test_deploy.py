@@ -245,3 +245,19 @@ def test_grants_are_retried_while_a_new_principal_is_not_grantable_yet(script, t
     never = "\n".join(prelude + ["sleep() { :; }", "retry_iam false", "echo not reached"])
     out = subprocess.run(["bash", "-c", never], capture_output=True, text=True, timeout=30)
     assert out.returncode != 0 and "not reached" not in out.stdout
+
+
+def test_the_run_events_topic_exists_before_its_publishers_and_only_they_get_it(script):
+    cmds = commands(script)
+    index = lambda pred: next(i for i, c in enumerate(cmds) if pred(c))
+    created = index(lambda c: c[:4] == ["gcloud", "pubsub", "topics", "create"])
+    grants = [(i, c) for i, c in enumerate(cmds) if c[:4] == ["gcloud", "pubsub", "topics", "add-iam-policy-binding"]]
+    assert {next(t for t in c if t.startswith("--member=")).split(":")[1].split("@")[0] for _, c in grants} == {
+        "sa-poll-status", "sa-pass1-processor"}
+    assert all(created < i and "--role=roles/pubsub.publisher" in c for i, c in grants)
+    assert created < index(lambda c: c[:3] == ["gcloud", "functions", "deploy"])
+    for cmd in (c for c in cmds if c[:3] == ["gcloud", "functions", "deploy"]):
+        env = next(t for t in cmd if t.startswith("--set-env-vars=")).split("=", 1)[1].split(",")
+        assert ("RUN_EVENTS_TOPIC=run-events" in env) == (cmd[3] != "submit-batch"), cmd[3]
+        if cmd[3] == "poll-status":  # an SSE stream stays open up to STREAM_MAX_SECONDS (840 s)
+            assert "--timeout=900s" in cmd

@@ -6,6 +6,7 @@ Firestore needs no set-up: the emulator serves the (default) database as soon as
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -56,6 +57,26 @@ def provision(layout: StackLayout) -> None:
         if gcs.lookup_bucket(bucket) is None:
             gcs.create_bucket(bucket)
     create_tables(layout)
+    create_topic(layout)
+
+
+def pubsub_url(layout: StackLayout, path: str) -> str:
+    return f"http://127.0.0.1:{layout.pubsub_port}/v1/projects/{layout.project}/{path}"
+
+
+def create_topic(layout: StackLayout) -> None:
+    """The run-events topic and the stack's subscription to it, over the emulator's REST surface
+    (no client import at start-up). An existing one (409) is kept."""
+    topic = f"projects/{layout.project}/topics/{layout.run_events_topic}"
+    for path, body in ((f"topics/{layout.run_events_topic}", {}),
+                       (f"subscriptions/{layout.run_events_subscription}", {"topic": topic})):
+        request = urllib.request.Request(pubsub_url(layout, path), data=json.dumps(body).encode(), method="PUT",
+                                         headers={"Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(request, timeout=30).close()
+        except urllib.error.HTTPError as exc:
+            if exc.code != 409:
+                raise
 
 
 def ensure_dataset(bq, layout: StackLayout) -> None:
