@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import queue
 import time
-import traceback
 
 import orjson
 
 from shared import events as run_events
-from shared.errors import to_pipeline_error
-from shared.http import error_payload, request_id_of, respond_json
+from shared.http import error_response, request_id_of
 from shared.jobstate import FINAL_STATES, JobStore
 from shared.logs import get_logger
 
@@ -57,12 +55,7 @@ def stream_entry(request, store_factory, log_name: str = "poll_status"):
         record = store.require(req.run_id, req.batch_type)
         after = start_after(store, req, record)
     except Exception as exc:  # same contract as shared.http.json_endpoint
-        err = to_pipeline_error(exc)
-        fields = {"code": err.code, "http_status": err.http_status, "error_type": type(exc).__name__}
-        if err.http_status >= 500:
-            fields["stack"] = traceback.format_exc(limit=20)
-        log.log("ERROR" if err.http_status >= 500 else "WARNING", err.message, **fields)
-        return respond_json(err.http_status, error_payload(err, request_id, time.monotonic() - started))
+        return error_response(exc, log, request_id, started)
     log.bind(run_id=req.run_id, batch_type=req.batch_type).info("stream opened", after=after)
     return Response(follow(store, req, record, after), status=200, mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "X-Request-Id": request_id})
