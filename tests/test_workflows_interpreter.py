@@ -948,7 +948,7 @@ def test_pass1_success_path_returns_the_summary(server):
     [submit] = server.received("/submit")
     assert submit["body"] == {"run_id": RUN_ID, "batch_type": "pass1", "source": {"table": "proj.calls.transcripts"}}
     [poll] = server.received("/poll")
-    assert poll["method"] == "GET" and poll["query"] == {"run_id": RUN_ID, "batch_type": "pass1"}
+    assert poll["method"] == "GET" and poll["query"] == {"run_id": RUN_ID, "batch_type": "pass1", "jobs": "false"}
     [process] = server.received("/process")
     assert process["body"] == {
         "run_id": RUN_ID,
