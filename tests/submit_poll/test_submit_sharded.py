@@ -2,15 +2,14 @@
 budget, resumed call after call until every shard has its job (issue 13).
 
 The calls run in this process against the stack's emulators (the same code as the deployed function)
-so that the budget's clock can be injected: it advances 100 s per finished shard, and a 250 s budget
-then covers two shards per call, whatever the machine's speed.
+so that the budget's clock can be injected: it advances 100 s per shard written (and at nothing
+else), and a 250 s budget then covers two shards per call, whatever the machine's speed.
 """
 
 from __future__ import annotations
 
 import base64
 import dataclasses
-import itertools
 import json
 from datetime import date
 
@@ -23,8 +22,12 @@ GOOD = 2000
 PER_JOB = 190
 
 
-def _call(body: dict, owner: str, *, budget: float = 250.0, tick: float = 100.0):
-    """One submit call in this process, with a budget clock advancing `tick` per reading."""
+SHARD_SECONDS = 100.0
+CLOCK = {"now": 0.0}
+
+
+def _call(body: dict, owner: str, *, budget: float = 250.0):
+    """One submit call in this process, on the injected clock."""
     from batch_submit import service
     from batch_submit.config import SubmitConfig
     from batch_submit.request import parse_submit
@@ -34,9 +37,8 @@ def _call(body: dict, owner: str, *, budget: float = 250.0, tick: float = 100.0)
     settings = Settings.from_env()
     config = dataclasses.replace(SubmitConfig.from_env(), time_budget_seconds=budget)
     req = parse_submit(body, settings, config)
-    ticks = itertools.count()
     deps = dataclasses.replace(service._deps(settings, config, req, Logger(run_id=req.run_id)),
-                               monotonic=lambda: next(ticks) * tick)
+                               monotonic=lambda: CLOCK["now"])
     return service.submit_new(deps, req, owner=owner)
 
 
@@ -53,9 +55,10 @@ def big_source(load_transcripts):
     return good
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def written(monkeypatch):
-    """The shard indexes written, in order, over every call (a spy on the planned shard writer)."""
+    """The shard indexes written, in order, over every call (a spy on the planned shard writer,
+    which also advances the injected clock by SHARD_SECONDS per shard)."""
     from batch_submit import sharded
     from batch_submit.shards import PlannedShardWriter
 
@@ -64,6 +67,7 @@ def written(monkeypatch):
     class Spy(PlannedShardWriter):
         def close(self):
             seen.append(self.shard.index)
+            CLOCK["now"] += SHARD_SECONDS
             return super().close()
 
     monkeypatch.setattr(sharded, "PlannedShardWriter", Spy)
@@ -130,3 +134,23 @@ def test_a_run_over_its_limits_is_refused_before_anything_is_written(stack, big_
     assert details["reason"] == reason
     assert list(storage_client.list_blobs(stack["INPUT_BUCKET"], prefix="runs/")) == []
     assert vertex_jobs("big-3") == []
+
+
+def test_a_plan_still_running_when_the_budget_ends_is_waited_for_by_the_next_call(stack, big_source, monkeypatch,
+                                                                                    run_record):
+    """BigQuery slower than the call's budget (injected: the first wait gives up): the call answers
+    partial while planning, and the next call waits for the same plan job instead of starting one."""
+    from batch_submit import plan as planner
+
+    started, real_wait = [], planner.wait_plan
+    real_start = planner.start_plan
+    monkeypatch.setattr(planner, "start_plan", lambda *a, **k: started.append(a[-1]) or real_start(*a, **k))
+    monkeypatch.setattr(planner, "wait_plan", lambda job, timeout: False)
+    first = _call(_body("big-4"), owner="call-0")
+    assert first["status"] == "partial" and first["planning"] is True and first["shards"] == 0
+    job_id = run_record("big-4")["submission"]["plan_job"]
+    assert started == [job_id]
+    monkeypatch.setattr(planner, "wait_plan", real_wait)
+    second = _call(_body("big-4"), owner="call-1")
+    assert second["status"] == "partial" and second["planning"] is False and second["shards_written"] == 2
+    assert started == [job_id] and run_record("big-4")["submission"]["plan_job"] == job_id

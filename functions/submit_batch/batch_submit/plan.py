@@ -99,14 +99,37 @@ def plan_query(source: TableSource, destination: TableRef, line_overhead: int, m
     return sql, params
 
 
-def build_plan(client, source: TableSource, destination: TableRef, line_overhead: int, max_chars: int) -> None:
-    """Run the plan query (the plan table replaces one a crashed call may have left)."""
+def start_plan(client, source: TableSource, destination: TableRef, line_overhead: int, max_chars: int,
+               job_id: str):
+    """Start the plan query as job `job_id` (the plan table replaces one a crashed call may have
+    left). The id is recorded in the run before the wait, so a call whose budget ends while BigQuery
+    still plans leaves the job to the next call, which waits for the same job instead of starting over."""
+    from google.api_core.exceptions import Conflict
     from google.cloud import bigquery
 
     sql, params = plan_query(source, destination, line_overhead, max_chars)
-    job = call_with_retry(client.query, sql, job_config=bigquery.QueryJobConfig(query_parameters=params),
-                          retry=None, job_retry=None)
-    call_with_retry(job.result, retry=api_retry())
+    try:
+        return call_with_retry(client.query, sql, job_config=bigquery.QueryJobConfig(query_parameters=params),
+                               job_id=job_id, retry=None, job_retry=None)
+    except Conflict:  # our own earlier try of this very call created it
+        return call_with_retry(client.get_job, job_id, retry=None)
+
+
+def running_plan(client, job_id: str):
+    """The recorded plan job, or None when it ended in an error (then a new one is started)."""
+    job = call_with_retry(client.get_job, job_id, retry=None)
+    return None if job.state == "DONE" and job.error_result else job
+
+
+def wait_plan(job, timeout: float) -> bool:
+    """True once the plan job is done (its error raised), False when `timeout` seconds pass first."""
+    import concurrent.futures
+
+    try:
+        call_with_retry(job.result, timeout=max(0.1, timeout), retry=api_retry())
+    except concurrent.futures.TimeoutError:
+        return False
+    return True
 
 
 def bucket_sums(client, destination: TableRef) -> list[tuple[int, int, int]]:

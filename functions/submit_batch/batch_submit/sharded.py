@@ -15,6 +15,7 @@ rows); a crash between creating a job and recording it is healed by the label re
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 from shared.errors import Conflict, ValidationError
@@ -35,23 +36,34 @@ from batch_submit.submission import Deps
 
 
 class Budget:
-    """A call's time budget on a monotonic clock (injected in tests). A shard is started only when
-    the longest shard seen in this call would still end within the budget; the first always is."""
+    """A call's time budget on a monotonic clock (injected in tests). The first shard of a call
+    starts while at most half the budget is gone (waiting for the plan may have used it; a shard
+    takes well under half of it); a later one only when the longest shard seen in this call would
+    still end within the budget."""
 
     def __init__(self, seconds: float, clock):
         self._seconds = seconds
         self._clock = clock
         self._start = clock()
-        self._last = self._start
+        self._last = None
         self.longest = 0.0
 
-    def shard_done(self) -> None:
-        now = self._clock()
-        self.longest = max(self.longest, now - self._last)
-        self._last = now
+    def elapsed(self) -> float:
+        return self._clock() - self._start
 
-    def allows_another(self) -> bool:
-        return (self._last - self._start) + self.longest <= self._seconds
+    def remaining(self) -> float:
+        return self._seconds - self.elapsed()
+
+    def shard_started(self) -> None:
+        self._last = self._clock()
+
+    def shard_done(self) -> None:
+        self.longest = max(self.longest, self._clock() - self._last)
+
+    def allows_shard(self) -> bool:
+        if self._last is None:
+            return self.elapsed() <= self._seconds / 2
+        return self.elapsed() + self.longest <= self._seconds
 
 
 @dataclass
@@ -62,18 +74,22 @@ class Progress:
     plan_table: str
     source: dict
     params: dict
-    shards: list[dict]
+    plan_job: str
+    planned: bool = False  # False: the plan job may still run (shards empty)
+    shards: list[dict] = field(default_factory=list)
     written: list[dict] = field(default_factory=list)
     jobs: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"attempt": self.attempt, "plan_table": self.plan_table, "source": self.source,
-                "params": self.params, "shards": self.shards, "written": self.written, "jobs": self.jobs}
+                "params": self.params, "plan_job": self.plan_job, "planned": self.planned, "shards": self.shards,
+                "written": self.written, "jobs": self.jobs}
 
     @classmethod
     def from_dict(cls, value: dict) -> "Progress":
         return cls(int(value["attempt"]), value["plan_table"], value["source"], value["params"],
-                   list(value["shards"]), list(value.get("written") or []), list(value.get("jobs") or []))
+                   value.get("plan_job") or "", bool(value.get("planned")), list(value.get("shards") or []),
+                   list(value.get("written") or []), list(value.get("jobs") or []))
 
     def stats(self) -> PrepareStats:
         stats = PrepareStats(requests=sum(int(w["requests"]) for w in self.written))
@@ -104,24 +120,27 @@ def submit_table(deps: Deps, req: SubmitRequest, owner: str, attempt: int, promp
     budget = Budget(deps.config.time_budget_seconds, deps.monotonic)
     client = bigquery_client()
     params = submission_params(req, model, output_base, prompt)
-    progress = _resume_or_plan(deps, req, owner, attempt, prompt, record, params, client)
+    progress = _resume_or_plan(deps, req, owner, attempt, prompt, record, params, client, budget)
+    if not progress.planned:
+        deps.log.info("time budget reached while BigQuery plans; the next call waits for the same job")
+        return "partial", _record(deps, req, owner, progress), progress.stats(), progress
     table = _table_ref(progress.plan_table)
     prefix = attempt_prefix(deps.settings.input_bucket, req.batch_type, req.run_id, attempt)
     bucket = deps.storage.bucket(deps.settings.input_bucket)
     creator = JobCreator(deps.vertex, RunAttempt(req.run_id, req.batch_type, attempt, output_base),
                          targets(model, deps.settings.location, deps.config.fallback_model,
                                  deps.config.fallback_location), deps.breaker_for, deps.log)
-    started = 0
     for planned in progress.shards:
         index = int(planned["index"])
         written = index < len(progress.written)
         has_job = any(int(job["shard"]) == index for job in progress.jobs)
         if written and (has_job or not progress.written[index]["requests"]):
             continue
-        if started and not budget.allows_another():
+        if not budget.allows_shard():
             deps.log.info("time budget reached; submission continues in the next call",
                           shards_written=len(progress.written), shards=len(progress.shards))
             return "partial", _record(deps, req, owner, progress), progress.stats(), progress
+        budget.shard_started()
         if not written:
             shard_info = _write_shard(deps, req, attempt, prompt, client, table, bucket, prefix, planned)
             progress.written.append(shard_info)
@@ -132,29 +151,32 @@ def submit_table(deps: Deps, req: SubmitRequest, owner: str, attempt: int, promp
             shard = Shard(index, info["uri"], int(info["requests"]), int(info["bytes"]))
             progress.jobs.append(creator.job_for(shard))
             _save(deps, req, owner, progress)
-        started += 1
         budget.shard_done()
     # Every shard done: the caller records the run SUBMITTED (still under our lease).
     return "done", record, progress.stats(), progress
 
 
-def _resume_or_plan(deps, req, owner, attempt, prompt, record, params, client) -> Progress:
-    """The attempt's recorded progress (checked against this call), or a new plan."""
+def _resume_or_plan(deps, req, owner, attempt, prompt, record, params, client, budget) -> Progress:
+    """The attempt's recorded progress (checked against this call), or its plan: started (or waited
+    for, when an earlier call started it) and, once BigQuery is done, packed into shards. Not
+    planned yet when the budget ends first."""
     saved = record.get("submission") or {}
+    progress = None
     if saved and int(saved.get("attempt") or 0) == attempt:
         progress = Progress.from_dict(saved)
-        if progress.source != req.source.spec():
-            raise Conflict(f"run '{req.run_id}' is being submitted from another source; repeat the first call's source",
-                           details={"reason": "source_changed", "submitted": progress.source,
-                                    "asked": req.source.spec()})
-        changed = sorted(k for k in params if progress.params.get(k) != params[k])
-        if changed:
-            raise Conflict(f"run '{req.run_id}' is being submitted with other parameters: {', '.join(changed)}",
-                           details={"reason": "submission_parameters_changed", "fields": changed})
-        deps.log.info("submission resumed", shards_written=len(progress.written), shards=len(progress.shards))
-        return progress
+        _check_same(req, progress, params)
+        if progress.planned:
+            deps.log.info("submission resumed", shards_written=len(progress.written), shards=len(progress.shards))
+            return progress
     table = planner.plan_table(deps.settings.project, deps.settings.dataset, req.batch_type, req.run_id, attempt)
-    planner.build_plan(client, req.source, table, line_overhead(prompt, attempt), req.max_transcript_chars)
+    job = planner.running_plan(client, progress.plan_job) if progress and progress.plan_job else None
+    if job is None:
+        progress = Progress(attempt, table.id, req.source.spec(), params, f"{table.table}_{uuid.uuid4().hex[:12]}")
+        _save(deps, req, owner, progress)  # the job id first: a call that times out leaves it to the next
+        job = planner.start_plan(client, req.source, table, line_overhead(prompt, attempt), req.max_transcript_chars,
+                                 progress.plan_job)
+    if not planner.wait_plan(job, budget.remaining()):
+        return progress
     sums = planner.bucket_sums(client, table)
     rows = sum(n for _, n, _ in sums)
     if rows > req.max_requests_per_run:
@@ -173,10 +195,21 @@ def _resume_or_plan(deps, req, owner, attempt, prompt, record, params, client) -
     if not shards:
         raise ValidationError("the source has no transcript to send", field="source",
                               details={"reason": "no_requests", "skipped_records": 0, "skipped_reasons": {}})
-    progress = Progress(attempt, table.id, req.source.spec(), params, [s.to_dict() for s in shards])
+    progress.planned, progress.shards = True, [s.to_dict() for s in shards]
     _save(deps, req, owner, progress)
     deps.log.info("plan built", shards=len(shards), records=rows)
     return progress
+
+
+def _check_same(req: SubmitRequest, progress: Progress, params: dict) -> None:
+    """A resumed call must ask what the first call asked (409 otherwise)."""
+    if progress.source != req.source.spec():
+        raise Conflict(f"run '{req.run_id}' is being submitted from another source; repeat the first call's source",
+                       details={"reason": "source_changed", "submitted": progress.source, "asked": req.source.spec()})
+    changed = sorted(k for k in params if progress.params.get(k) != params[k])
+    if changed:
+        raise Conflict(f"run '{req.run_id}' is being submitted with other parameters: {', '.join(changed)}",
+                       details={"reason": "submission_parameters_changed", "fields": changed})
 
 
 def _write_shard(deps, req, attempt, prompt, client, table, bucket, prefix, planned: dict) -> dict:
