@@ -220,11 +220,36 @@ def firestore_indexes_steps(cfg: Config, path: Path = firestore_indexes.INDEX_FI
     return steps
 
 
+# submit_batch's plan tables (functions/submit_batch/batch_submit/plan.py) live in <dataset>_scratch,
+# in the same location, and expire after this long (as infra/local/provision.py creates it).
+SCRATCH_TABLE_EXPIRATION_SECONDS = 3 * 24 * 3600
+
+
+def table_options_flags(schema: str) -> list[str]:
+    """bq mk flags from infra/schemas/<schema>.options.json (partitioning, clustering), if any."""
+    path = SCHEMAS / f"{schema}.options.json"
+    if not path.exists():
+        return []
+    options = json.loads(path.read_text())
+    flags = []
+    if "time_partitioning" in options:
+        part = options["time_partitioning"]
+        flags += [f"--time_partitioning_field={part['field']}", f"--time_partitioning_type={part.get('type', 'DAY')}"]
+    if options.get("clustering_fields"):
+        flags.append("--clustering_fields=" + ",".join(options["clustering_fields"]))
+    return flags
+
+
 def bigquery(cfg: Config) -> list[Step]:
     ds = f"{cfg.project}:{cfg.dataset}"
+    scratch = f"{ds}_scratch"
     steps = [Step(f"dataset {cfg.dataset}",
                   ["bq", f"--project_id={cfg.project}", "mk", "--dataset", f"--location={cfg.bq_location}", ds],
-                  unless=["bq", f"--project_id={cfg.project}", "show", "--dataset", ds])]
+                  unless=["bq", f"--project_id={cfg.project}", "show", "--dataset", ds]),
+             Step(f"dataset {cfg.dataset}_scratch",
+                  ["bq", f"--project_id={cfg.project}", "mk", "--dataset", f"--location={cfg.bq_location}",
+                   f"--default_table_expiration={SCRATCH_TABLE_EXPIRATION_SECONDS}", scratch],
+                  unless=["bq", f"--project_id={cfg.project}", "show", "--dataset", scratch])]
     tables = {"transcripts": "transcripts", "interaction_lookup": "interaction_lookup",
               "pass1_analysis": "pass1_analysis", "pass1_dead_letter": "pass1_dead_letter"}
     for table, schema in tables.items():
@@ -236,6 +261,8 @@ def bigquery(cfg: Config) -> list[Step]:
                      "--clustering_fields=run_id,composite_key"]
         elif table == "interaction_lookup":
             extra = ["--clustering_fields=phone_number_token"]
+        else:
+            extra = table_options_flags(schema)  # transcripts: partitioned by call_date
         steps.append(Step(f"table {table}",
                           ["bq", f"--project_id={cfg.project}", "mk", "--table", *extra,
                            f"{ds}.{table}", str((SCHEMAS / f"{schema}.json").relative_to(REPO_ROOT))],
@@ -297,6 +324,11 @@ def iam(cfg: Config) -> list[Step]:
                    gcloud(cfg, "pubsub", "topics", "add-iam-policy-binding", cfg.events_topic,
                           f"--member={sa(name)}", "--role=roles/pubsub.publisher"), retry=True)
               for name in PUBLISHERS]
+    # submit_batch writes and reads its plan tables in the scratch dataset, and nowhere else.
+    steps.append(Step(f"roles/bigquery.dataEditor on {cfg.dataset}_scratch",
+                      ["bq", f"--project_id={cfg.project}", "add-iam-policy-binding",
+                       f"--member={sa('sa-submit-batch')}", "--role=roles/bigquery.dataEditor",
+                       f"{cfg.project}:{cfg.dataset}_scratch"], retry=True))
     return steps
 
 

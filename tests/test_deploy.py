@@ -150,8 +150,21 @@ def test_least_privilege_roles(script):
              "roles/datastore.owner", "roles/iam.serviceAccountUser"}
     assert all(not (roles & broad) for roles in grants.values()), grants
     assert "roles/aiplatform.user" not in grants["sa-pass1-processor"]
-    assert "roles/bigquery.dataEditor" not in grants.get("sa-submit-batch", set())
+    # submit_batch edits only its scratch dataset (the plan tables), never the analytics tables.
+    editor = [c for c in commands(script) if "--role=roles/bigquery.dataEditor" in c
+              and any(t.startswith("--member=serviceAccount:sa-submit-batch@") for t in c)]
+    assert [c[-1] for c in editor] == ["acme-calls-prod:call_analytics_scratch"]
     assert grants["sa-pass1-scheduler"] >= {"roles/workflows.invoker"}
+
+
+def test_transcripts_are_partitioned_and_the_scratch_dataset_expires_its_tables(script):
+    mk = {c[-2] if c[-1].endswith(".json") else c[-1]: c for c in commands(script) if c[:2] == ["bq", "--project_id=acme-calls-prod"] and "mk" in c}
+    transcripts = mk["acme-calls-prod:call_analytics.transcripts"]
+    assert "--time_partitioning_field=call_date" in transcripts and "--time_partitioning_type=DAY" in transcripts
+    assert "--clustering_fields=interaction_id,phone_number_token" in transcripts
+    scratch = mk["acme-calls-prod:call_analytics_scratch"]
+    assert any(t.startswith("--default_table_expiration=") for t in scratch)
+    assert any(t.startswith("--location=") for t in scratch)
 
 
 def test_dry_run_runs_nothing_and_create_steps_are_guarded(script):

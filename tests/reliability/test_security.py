@@ -14,8 +14,10 @@ from tests.reliability.support import post
 # Every role each service account may hold, anywhere (project, bucket, table): the deploy dry run
 # must grant exactly these and nothing broader.
 ALLOWED_ROLES = {
+    # dataEditor only on the <dataset>_scratch dataset (its plan tables; tests/test_deploy.py checks where).
     "sa-submit-batch": {"roles/aiplatform.user", "roles/datastore.user", "roles/bigquery.jobUser",
-                        "roles/storage.objectAdmin", "roles/storage.objectViewer", "roles/bigquery.dataViewer"},
+                        "roles/storage.objectAdmin", "roles/storage.objectViewer", "roles/bigquery.dataViewer",
+                        "roles/bigquery.dataEditor"},
     # objectViewer on the output bucket: poll_status lists each succeeded job's prediction files.
     "sa-poll-status": {"roles/aiplatform.user", "roles/datastore.user", "roles/storage.objectViewer",
                        "roles/pubsub.publisher"},

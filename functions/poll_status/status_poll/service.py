@@ -1,5 +1,5 @@
 """poll_status: GET (query parameters) or POST (JSON) {run_id, batch_type, action, limit,
-retry_deadline_seconds}.
+retry_deadline_seconds, jobs}. jobs=false leaves the per-job list out of the answer (job_count stays).
 
 - run_id given, action "status" (default): refresh the run from Vertex AI, answer answer.status_answer.
 - action "cancel" (POST only): cancel the run's jobs, mark it CANCELLED, answer its status.
@@ -69,7 +69,7 @@ def poll_request(body: dict, ctx) -> dict:
         record = cancel_run(deps, record)
     else:
         record = refresh_run(deps, record)
-    return status_answer(record, deps.clock())
+    return status_answer(record, deps.clock(), with_jobs=req.jobs)
 
 
 def sweep(deps: PollDeps, req: PollRequest) -> dict:
@@ -81,7 +81,7 @@ def sweep(deps: PollDeps, req: PollRequest) -> dict:
     runs = []
     for record in records:
         try:
-            runs.append(status_answer(refresh_run(deps, record), deps.clock()))
+            runs.append(status_answer(refresh_run(deps, record), deps.clock(), with_jobs=req.jobs))
         except UpstreamUnavailable as exc:
             raise UpstreamUnavailable(exc.message, details={**exc.details, "refreshed": len(runs)}) from exc
         except PipelineError as exc:
