@@ -29,7 +29,9 @@ help:
 	@echo "make stack-up     start the local stack (writes $(STACK_DIR)/stack.env)"
 	@echo "make stack-down   stop every process the stack started"
 	@echo "make build        vendor shared/ into build/<function>/ for deploy"
-	@echo "make bench        processor throughput and memory vs parse floor and naive path (BENCH_SIZES=10,100,1000), then the scale stage (bench/results/scale.json)"
+	@echo "make bench        processor throughput and memory vs parse floor and naive path (BENCH_SIZES=10,100,1000);"
+	@echo "                  submit_batch records/s and calls for 100k/1M/10M (BENCH_SUBMIT_RECORDS=20000);"
+	@echo "                  then the scale stage (bench/results/scale.json)"
 
 install: $(VENV)/.installed $(BQ_VENV)/.installed
 

@@ -38,6 +38,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("BENCH_DATA_DIR", DEFAULT_DATA)),
                         help="where generated files are kept and reused (BENCH_DATA_DIR)")
     parser.add_argument("--no-e2e", action="store_true", help="skip stage 4 (no stack needed)")
+    parser.add_argument("--no-submit", action="store_true", help="skip stage 5 (submit_batch at scale)")
+    parser.add_argument("--submit-records", type=int,
+                        default=int(os.environ.get("BENCH_SUBMIT_RECORDS", "20000")),
+                        help="transcripts of stage 5's measured submit (BENCH_SUBMIT_RECORDS; default %(default)s)")
     parser.add_argument("--no-split", action="store_true", help="stage 4 without the instrumented second run")
     parser.add_argument("--no-imports", action="store_true", help="skip the cold-start import timing")
     parser.add_argument("--import-repeats", type=int, default=3, help="fresh processes per function (median)")
@@ -124,12 +128,25 @@ def main(argv: list[str] | None = None) -> int:
         session = StackSession()
     try:
         results = {size_label(mb): bench_size(mb, args, session) for mb in sizes}
+        submit_figures = None
+        if session is not None and not args.no_submit:
+            from bench import submit as submit_stage
+
+            report.say(f"stage submit: {args.submit_records:,} transcripts through submit_batch (local stack)...")
+            submit_figures = submit_stage.run(session.layout, args.submit_records)
     finally:
         if session is not None:
             session.close()
     cold = {} if args.no_imports else imports.measure(max(1, args.import_repeats))
     summary = report.summarize(results, cold, vars(args))
+    if submit_figures is not None:
+        from bench import submit as submit_stage
+
+        summary["submit_records_per_s"] = submit_figures["measured"]["records_per_s"]
+        summary["submit"] = submit_figures
     print(report.table(summary))
+    if submit_figures is not None:
+        print(submit_stage.table(submit_figures))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2, default=str) + "\n")
     report.say(f"figures written to {args.out}")

@@ -4,7 +4,8 @@
     make deploy PROJECT=P REGION=R [DRY_RUN=1]
 
 Order: APIs, the project number, the Vertex AI service agent, service accounts, buckets, Firestore and
-its composite indexes (infra/firestore/indexes.json), BigQuery dataset and tables, IAM (least
+its composite indexes (infra/firestore/indexes.json), BigQuery dataset and tables, the run-events
+Pub/Sub topic, IAM (least
 privilege: one service account per function, one for Workflows, one for Scheduler, one that builds the
 functions, each with only the roles it needs, on the narrowest resource), vendored builds, functions
 (private, built by that build account), the workflow, the Scheduler jobs. Every "create" is guarded by
@@ -33,7 +34,7 @@ APIS = ("cloudfunctions.googleapis.com", "run.googleapis.com", "cloudbuild.googl
         "artifactregistry.googleapis.com", "aiplatform.googleapis.com", "bigquery.googleapis.com",
         "firestore.googleapis.com", "storage.googleapis.com", "workflows.googleapis.com",
         "workflowexecutions.googleapis.com", "cloudscheduler.googleapis.com", "iam.googleapis.com",
-        "logging.googleapis.com")
+        "logging.googleapis.com", "pubsub.googleapis.com")
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class Config:
     # agent's grants and data residency stay as they are. Set a region here to fail over across regions.
     fallback_model: str = "gemini-2.5-flash-lite"
     fallback_region: str = ""
+    # Run notifications (shared/notify.py): completed, failed, cancelled, dead-letter rate, stalled.
+    events_topic: str = "run-events"
 
     @property
     def input_bucket(self) -> str:
@@ -126,6 +129,9 @@ SCRIPT_PRELUDE = (
 # I/O threads the processor's RSS kept growing with file size (188 MiB over its base for 1 GB in
 # `make bench`); two arenas hold it flat (69 MiB for 100 MB and for 1 GB) at no measurable speed cost.
 PROCESSOR_MALLOC_ENV = {"MALLOC_ARENA_MAX": "2"}
+POLL_TIMEOUT_SECONDS = 900
+# Who publishes run notifications to the topic (shared/notify.py).
+PUBLISHERS = ("sa-poll-status", "sa-pass1-processor")
 
 
 def functions(cfg: Config) -> list[FunctionSpec]:
@@ -134,13 +140,19 @@ def functions(cfg: Config) -> list[FunctionSpec]:
     common = {"GOOGLE_CLOUD_PROJECT": cfg.project, "VERTEX_AI_LOCATION": cfg.region,
               "INPUT_BUCKET": cfg.input_bucket, "OUTPUT_BUCKET": cfg.output_bucket, "BQ_DATASET": cfg.dataset,
               "BQ_LOCATION": cfg.bq_location}
+    # The functions that move runs to a final state or find alerts publish (roles/pubsub.publisher on
+    # the topic); submit_batch makes no notification.
+    publishes = {"RUN_EVENTS_TOPIC": cfg.events_topic}
     return [
         FunctionSpec("submit_batch", "submit-batch", "1Gi", 540, "sa-submit-batch",
                      {**common, "VERTEX_MODEL": cfg.model, "VERTEX_FALLBACK_MODEL": cfg.fallback_model,
                       "VERTEX_FALLBACK_LOCATION": cfg.fallback_region or cfg.region}),
-        FunctionSpec("poll_status", "poll-status", "512Mi", 120, "sa-poll-status", common),
+        # 900 s: an SSE stream (follow=true) stays open up to STREAM_MAX_SECONDS (840) and then asks the
+        # client to reconnect; a status call or a sweep still ends in seconds.
+        FunctionSpec("poll_status", "poll-status", "512Mi", POLL_TIMEOUT_SECONDS, "sa-poll-status",
+                     {**common, **publishes}),
         FunctionSpec("pass1_batch_processor", "pass1-batch-processor", "2Gi", 600, "sa-pass1-processor",
-                     {**common, "PROCESSOR_TIME_BUDGET_SECONDS": "480", **PROCESSOR_MALLOC_ENV}),
+                     {**common, **publishes, "PROCESSOR_TIME_BUDGET_SECONDS": "480", **PROCESSOR_MALLOC_ENV}),
     ]
 
 
@@ -208,11 +220,36 @@ def firestore_indexes_steps(cfg: Config, path: Path = firestore_indexes.INDEX_FI
     return steps
 
 
+# submit_batch's plan tables (functions/submit_batch/batch_submit/plan.py) live in <dataset>_scratch,
+# in the same location, and expire after this long (as infra/local/provision.py creates it).
+SCRATCH_TABLE_EXPIRATION_SECONDS = 3 * 24 * 3600
+
+
+def table_options_flags(schema: str) -> list[str]:
+    """bq mk flags from infra/schemas/<schema>.options.json (partitioning, clustering), if any."""
+    path = SCHEMAS / f"{schema}.options.json"
+    if not path.exists():
+        return []
+    options = json.loads(path.read_text())
+    flags = []
+    if "time_partitioning" in options:
+        part = options["time_partitioning"]
+        flags += [f"--time_partitioning_field={part['field']}", f"--time_partitioning_type={part.get('type', 'DAY')}"]
+    if options.get("clustering_fields"):
+        flags.append("--clustering_fields=" + ",".join(options["clustering_fields"]))
+    return flags
+
+
 def bigquery(cfg: Config) -> list[Step]:
     ds = f"{cfg.project}:{cfg.dataset}"
+    scratch = f"{ds}_scratch"
     steps = [Step(f"dataset {cfg.dataset}",
                   ["bq", f"--project_id={cfg.project}", "mk", "--dataset", f"--location={cfg.bq_location}", ds],
-                  unless=["bq", f"--project_id={cfg.project}", "show", "--dataset", ds])]
+                  unless=["bq", f"--project_id={cfg.project}", "show", "--dataset", ds]),
+             Step(f"dataset {cfg.dataset}_scratch",
+                  ["bq", f"--project_id={cfg.project}", "mk", "--dataset", f"--location={cfg.bq_location}",
+                   f"--default_table_expiration={SCRATCH_TABLE_EXPIRATION_SECONDS}", scratch],
+                  unless=["bq", f"--project_id={cfg.project}", "show", "--dataset", scratch])]
     tables = {"transcripts": "transcripts", "interaction_lookup": "interaction_lookup",
               "pass1_analysis": "pass1_analysis", "pass1_dead_letter": "pass1_dead_letter"}
     for table, schema in tables.items():
@@ -224,11 +261,20 @@ def bigquery(cfg: Config) -> list[Step]:
                      "--clustering_fields=run_id,composite_key"]
         elif table == "interaction_lookup":
             extra = ["--clustering_fields=phone_number_token"]
+        else:
+            extra = table_options_flags(schema)  # transcripts: partitioned by call_date
         steps.append(Step(f"table {table}",
                           ["bq", f"--project_id={cfg.project}", "mk", "--table", *extra,
                            f"{ds}.{table}", str((SCHEMAS / f"{schema}.json").relative_to(REPO_ROOT))],
                           unless=["bq", f"--project_id={cfg.project}", "show", f"{ds}.{table}"]))
     return steps
+
+
+def pubsub(cfg: Config) -> list[Step]:
+    """The run-events topic. Subscribers (email, chat) are the user's: README, Run events."""
+    return [Step(f"Pub/Sub topic {cfg.events_topic}",
+                 gcloud(cfg, "pubsub", "topics", "create", cfg.events_topic),
+                 unless=gcloud(cfg, "pubsub", "topics", "describe", cfg.events_topic))]
 
 
 def iam(cfg: Config) -> list[Step]:
@@ -280,6 +326,15 @@ def iam(cfg: Config) -> list[Step]:
                                                        f"--member={sa(name)}", f"--role={role}",
                                                        f"{cfg.project}:{cfg.dataset}"], retry=True)
               for name, role in dataset_roles]
+    steps += [Step(f"roles/pubsub.publisher on {cfg.events_topic} for {name}",
+                   gcloud(cfg, "pubsub", "topics", "add-iam-policy-binding", cfg.events_topic,
+                          f"--member={sa(name)}", "--role=roles/pubsub.publisher"), retry=True)
+              for name in PUBLISHERS]
+    # submit_batch writes and reads its plan tables in the scratch dataset, and nowhere else.
+    steps.append(Step(f"roles/bigquery.dataEditor on {cfg.dataset}_scratch",
+                      ["bq", f"--project_id={cfg.project}", "add-iam-policy-binding",
+                       f"--member={sa('sa-submit-batch')}", "--role=roles/bigquery.dataEditor",
+                       f"{cfg.project}:{cfg.dataset}_scratch"], retry=True))
     return steps
 
 
@@ -353,7 +408,7 @@ def scheduler(cfg: Config) -> list[Step]:
 def plan(cfg: Config) -> list[Step]:
     """Every step, in order."""
     return (enable_apis(cfg) + project_number(cfg) + service_identities(cfg) + service_accounts(cfg)
-            + storage(cfg) + firestore(cfg) + firestore_indexes_steps(cfg) + bigquery(cfg) + iam(cfg)
+            + storage(cfg) + firestore(cfg) + firestore_indexes_steps(cfg) + bigquery(cfg) + pubsub(cfg) + iam(cfg)
             + build_and_deploy_functions(cfg) + resolve_urls(cfg) + workflow(cfg) + scheduler(cfg))
 
 

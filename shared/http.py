@@ -44,6 +44,11 @@ class RequestContext:
         return time.monotonic() - self.started
 
 
+def request_id_of(request) -> str:
+    """The Cloud Trace id of the call, else a fresh req_<hex> (also for non-JSON answers)."""
+    return _request_id(request)
+
+
 def _request_id(request) -> str:
     trace = request.headers.get("X-Cloud-Trace-Context", "")
     return trace.split("/")[0] if trace else f"req_{uuid.uuid4().hex[:16]}"
@@ -92,6 +97,18 @@ def _respond(status: int, payload: dict):
     return (orjson.dumps(payload, default=str), status, {"Content-Type": "application/json"})
 
 
+def error_response(exc: BaseException, log, request_id: str, started: float):
+    """Log a failed request once (stack only for 5xx) and answer it in the error shape.
+
+    Call it from inside the `except` block that caught `exc`, so the stack is the right one."""
+    err = to_pipeline_error(exc)
+    fields = {"code": err.code, "http_status": err.http_status, "error_type": type(exc).__name__}
+    if err.http_status >= 500:
+        fields["stack"] = traceback.format_exc(limit=20)
+    log.log("ERROR" if err.http_status >= 500 else "WARNING", err.message, **fields)
+    return _respond(err.http_status, error_payload(err, request_id, time.monotonic() - started))
+
+
 def json_endpoint(methods: tuple[str, ...] = ("POST",), name: str | None = None):
     """Wrap a handler(body, ctx) into a functions-framework HTTP entry point."""
 
@@ -115,12 +132,7 @@ def json_endpoint(methods: tuple[str, ...] = ("POST",), name: str | None = None)
                 payload.setdefault("request_id", request_id)
                 return _respond(status, payload)
             except Exception as exc:  # the envelope is the one place that catches everything
-                err = to_pipeline_error(exc)
-                fields = {"code": err.code, "http_status": err.http_status, "error_type": type(exc).__name__}
-                if err.http_status >= 500:
-                    fields["stack"] = traceback.format_exc(limit=20)
-                log.log("ERROR" if err.http_status >= 500 else "WARNING", err.message, **fields)
-                return _respond(err.http_status, error_payload(err, request_id, time.monotonic() - started))
+                return error_response(exc, log, request_id, started)
 
         return entry
 

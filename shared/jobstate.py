@@ -10,7 +10,13 @@ Document fields (all optional except state, run_id, batch_type, created_at, upda
     created_at, updated_at, submitted_at, completed_at,
     jobs: [{name, state, input_uri, output_prefix, output_dir, attempt, model, location, requests}],
     input_uris, output_dirs, completion_stats, token_usage, progress, last_error, lease,
-    processing (the processor's checkpoint), history: [{from, to, at}] (bounded)
+    processing (the processor's checkpoint), history: [{from, to, at}] (bounded),
+    event_seq, last_event_at, events_meta (shared/events.py: the event log's counter and bookkeeping)
+
+Every transaction here also appends the run's events (shared/events.py) in the same transaction:
+state changes, jobs created or changed, completion, plus the explicit events a caller passes. When
+one of them is a notification, its outbox document is published after the commit (shared/notify.py;
+a lost publish is retried by the Scheduler sweep).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
+from shared import events as run_events
 from shared.errors import Conflict, NotFound
 
 
@@ -41,6 +48,8 @@ ALL_STATES = frozenset({S.PENDING_SUBMISSION, S.SUBMITTED, S.RUNNING, S.PENDING_
 FINAL_STATES = frozenset({S.COMPLETED, S.FAILED, S.CANCELLED})
 # Runs whose Vertex jobs are still going: what a poll_status sweep refreshes.
 LLM_ACTIVE_STATES = frozenset({S.SUBMITTED, S.RUNNING})
+# Runs somebody is still working on: a sweep raises run.stalled for those without news.
+ACTIVE_STATES = frozenset({S.PENDING_SUBMISSION, S.SUBMITTED, S.RUNNING, S.PENDING_PROCESSING, S.PROCESSING})
 # A submit for a run in one of these answers "skipped": nothing is submitted twice.
 SKIP_SUBMIT_STATES = frozenset({S.SUBMITTED, S.RUNNING, S.PENDING_PROCESSING, S.PROCESSING, S.COMPLETED})
 # A forced resubmission may start over from these.
@@ -96,6 +105,18 @@ class JobStore:
     def ref(self, run_id: str, batch_type: str):
         return self._client.collection(self._collection).document(document_id(run_id, batch_type))
 
+    @property
+    def collection(self) -> str:
+        return self._collection
+
+    @property
+    def client(self):
+        return self._client
+
+    def outbox(self):
+        """The notifications outbox collection (shared/notify.py)."""
+        return self._client.collection(run_events.outbox_collection(self._collection))
+
     def get(self, run_id: str, batch_type: str) -> dict | None:
         from shared.retry import call_with_retry
 
@@ -114,6 +135,17 @@ class JobStore:
         """Runs in any of states, oldest update first (a sweep refreshes the stalest first)."""
         return [snap.to_dict() for snap in self.states_query(states, limit).stream()]
 
+    def recent(self, limit: int) -> list[dict]:
+        """The most recently updated runs, newest first. An order on one field: Firestore's automatic
+        single-field index serves it (no composite index)."""
+        from google.cloud import firestore
+
+        from shared.retry import call_with_retry
+
+        query = (self._client.collection(self._collection)
+                 .order_by("updated_at", direction=firestore.Query.DESCENDING).limit(limit))
+        return [snap.to_dict() for snap in call_with_retry(lambda: list(query.stream()))]
+
     def states_query(self, states: Iterable[str], limit: int):
         """The query of list_in_states. It needs the composite index (state, updated_at) of
         infra/firestore/indexes.json: Firestore refuses it without (the emulator never asks)."""
@@ -127,11 +159,29 @@ class JobStore:
     def _run_transaction(self, fn: Callable[[Any], Any]):
         from google.cloud import firestore
 
+        pending: list[str] = []
+
         @firestore.transactional
         def body(transaction):
+            pending.clear()  # a retried transaction starts over
+            self._outbox_written = pending
             return fn(transaction)
 
-        return body(self._client.transaction())
+        result = body(self._client.transaction())
+        if pending:
+            from shared.notify import publish_after_commit
+
+            publish_after_commit(self, list(pending))
+        return result
+
+    def _write(self, transaction, ref, record: dict | None, changes: dict, explicit=()) -> dict:
+        """transaction.update(ref, changes) plus the events of the change (same transaction)."""
+        extra, outbox_ids = run_events.apply(transaction, ref, record, changes, explicit,
+                                             self._clock(), self.outbox())
+        changes.update(extra)
+        self._outbox_written.extend(outbox_ids)
+        transaction.update(ref, changes)
+        return changes
 
     def create_or_get(self, run_id: str, batch_type: str, fields: dict | None = None) -> tuple[dict, bool]:
         """Create the record in PENDING_SUBMISSION, or return the existing one. (record, created)."""
@@ -146,13 +196,17 @@ class JobStore:
                       "attempt": 0, "jobs": [], "created_at": now, "updated_at": now,
                       "history": [{"from": None, "to": S.PENDING_SUBMISSION, "at": now}], **(fields or {})}
             transaction.create(ref, record)
+            extra, _ = run_events.apply(transaction, ref, None, record, (), now, self.outbox())
+            transaction.update(ref, extra)
+            record.update(extra)
             return record, True
 
         return self._run_transaction(txn)
 
     def transition(self, run_id: str, batch_type: str, target: str, *,
                    allowed_from: Iterable[str] | None = None, updates: dict | None = None,
-                   mutate: Callable[[dict], dict] | None = None) -> dict:
+                   mutate: Callable[[dict], dict] | None = None,
+                   events: Iterable[run_events.Event] = ()) -> dict:
         """Move the run to `target` in one transaction and return the new record.
 
         allowed_from narrows the legal sources further (e.g. only PENDING_PROCESSING may start
@@ -175,14 +229,15 @@ class JobStore:
                     raise Conflict(f"run '{run_id}' cannot move from {current} to {target}",
                                    details={"state": current, "target": target})
             changes = self._changes(record, target, updates, mutate)
-            transaction.update(ref, changes)
+            self._write(transaction, ref, record, changes, events)
             record.update(changes)
             return record
 
         return self._run_transaction(txn)
 
     def update(self, run_id: str, batch_type: str, updates: dict | None = None,
-               mutate: Callable[[dict], dict] | None = None) -> dict:
+               mutate: Callable[[dict], dict] | None = None,
+               events: Iterable[run_events.Event] = ()) -> dict:
         """Change fields without changing state (progress, checkpoints, job states)."""
         ref = self.ref(run_id, batch_type)
 
@@ -192,11 +247,50 @@ class JobStore:
                 raise NotFound(f"no run '{run_id}' of batch type '{batch_type}'")
             record = snap.to_dict()
             changes = {**(updates or {}), **(mutate(record) if mutate else {}), "updated_at": self._clock()}
-            transaction.update(ref, changes)
+            self._write(transaction, ref, record, changes, events)
             record.update(changes)
             return record
 
         return self._run_transaction(txn)
+
+    def add_events(self, run_id: str, batch_type: str, events: Iterable[run_events.Event]) -> dict | None:
+        """Append explicit events (a file started, progress) in one transaction; writes nothing when
+        every event is a repeat (`once`) or throttled. None for an unknown run."""
+        ref = self.ref(run_id, batch_type)
+        events = list(events)
+
+        def txn(transaction):
+            snap = ref.get(transaction=transaction)
+            if not snap.exists:
+                return None
+            record = snap.to_dict()
+            extra, outbox_ids = run_events.apply(transaction, ref, record, {}, events, self._clock(), self.outbox())
+            if extra:
+                transaction.update(ref, extra)
+                self._outbox_written.extend(outbox_ids)
+                record.update(extra)
+            return record
+
+        return self._run_transaction(txn)
+
+    def events_query(self, run_id: str, batch_type: str, after: int = 0):
+        """The run's events after a sequence, in order. One inequality and an order on the same field:
+        Firestore's automatic single-field index serves it."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        return (self.ref(run_id, batch_type).collection(run_events.EVENTS_COLLECTION)
+                .where(filter=FieldFilter("sequence", ">", int(after))).order_by("sequence"))
+
+    def list_events(self, run_id: str, batch_type: str, after: int = 0, limit: int = 100) -> list[dict]:
+        from shared.retry import call_with_retry
+
+        query = self.events_query(run_id, batch_type, after).limit(limit)
+        return [snap.to_dict() for snap in call_with_retry(lambda: list(query.stream()))]
+
+    def last_sequence_before(self, run_id: str, batch_type: str, tail: int) -> int:
+        """The `after` that yields the last `tail` events of the run."""
+        record = self.get(run_id, batch_type) or {}
+        return max(0, int(record.get("event_seq") or 0) - tail)
 
     def _changes(self, record: dict, target: str, updates: dict | None,
                  mutate: Callable[[dict], dict] | None) -> dict:

@@ -26,7 +26,7 @@ def bench_run(stack, tmp_path_factory):
     work = tmp_path_factory.mktemp("bench")
     out = work / "latest.json"
     proc = subprocess.run([sys.executable, "-m", "bench", "--sizes", "1", "--out", str(out), "--data-dir",
-                           str(work / "data"), "--import-repeats", "1", "--rounds", "2"],
+                           str(work / "data"), "--import-repeats", "1", "--rounds", "2", "--submit-records", "300"],
                           cwd=REPO_ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(out.read_text()), proc.stdout, work / "data"
@@ -75,6 +75,19 @@ def test_every_stage_read_every_line_and_the_processor_counts_agree(bench_run):
     assert run["e2e"]["split"]["inserted_rows"] == http["inserted_rows"]
     assert {"download", "extract", "stage_objects", "file_merge", "bq_load", "checkpoint"} <= set(
         run["e2e"]["split"]["busy_seconds"])
+
+
+def test_the_submit_stage_measures_a_run_and_extrapolates_the_large_ones(bench_run):
+    summary, stdout, _ = bench_run
+    figures = summary["submit"]
+    measured = figures["measured"]
+    assert measured["records"] == 300 and measured["requests"] + measured["skipped_records"] == 300
+    assert summary["submit_records_per_s"] == measured["records_per_s"] > 0
+    assert set(figures["targets"]) == {"100000", "1000000", "10000000"}
+    ten_million = figures["targets"]["10000000"]
+    assert ten_million["extrapolated"] is True and 50 <= ten_million["shards"] <= 60
+    assert ten_million["calls"] >= 1 and isinstance(ten_million["within_timeout"], bool)
+    assert "submit_batch:" in stdout and "(extrapolated)" in stdout
 
 
 def test_table_is_printed(bench_run):

@@ -150,8 +150,21 @@ def test_least_privilege_roles(script):
              "roles/datastore.owner", "roles/iam.serviceAccountUser"}
     assert all(not (roles & broad) for roles in grants.values()), grants
     assert "roles/aiplatform.user" not in grants["sa-pass1-processor"]
-    assert "roles/bigquery.dataEditor" not in grants.get("sa-submit-batch", set())
+    # submit_batch edits only its scratch dataset (the plan tables), never the analytics tables.
+    editor = [c for c in commands(script) if "--role=roles/bigquery.dataEditor" in c
+              and any(t.startswith("--member=serviceAccount:sa-submit-batch@") for t in c)]
+    assert [c[-1] for c in editor] == ["acme-calls-prod:call_analytics_scratch"]
     assert grants["sa-pass1-scheduler"] >= {"roles/workflows.invoker"}
+
+
+def test_transcripts_are_partitioned_and_the_scratch_dataset_expires_its_tables(script):
+    mk = {c[-2] if c[-1].endswith(".json") else c[-1]: c for c in commands(script) if c[:2] == ["bq", "--project_id=acme-calls-prod"] and "mk" in c}
+    transcripts = mk["acme-calls-prod:call_analytics.transcripts"]
+    assert "--time_partitioning_field=call_date" in transcripts and "--time_partitioning_type=DAY" in transcripts
+    assert "--clustering_fields=interaction_id,phone_number_token" in transcripts
+    scratch = mk["acme-calls-prod:call_analytics_scratch"]
+    assert any(t.startswith("--default_table_expiration=") for t in scratch)
+    assert any(t.startswith("--location=") for t in scratch)
 
 
 def test_dry_run_runs_nothing_and_create_steps_are_guarded(script):
@@ -245,3 +258,19 @@ def test_grants_are_retried_while_a_new_principal_is_not_grantable_yet(script, t
     never = "\n".join(prelude + ["sleep() { :; }", "retry_iam false", "echo not reached"])
     out = subprocess.run(["bash", "-c", never], capture_output=True, text=True, timeout=30)
     assert out.returncode != 0 and "not reached" not in out.stdout
+
+
+def test_the_run_events_topic_exists_before_its_publishers_and_only_they_get_it(script):
+    cmds = commands(script)
+    index = lambda pred: next(i for i, c in enumerate(cmds) if pred(c))
+    created = index(lambda c: c[:4] == ["gcloud", "pubsub", "topics", "create"])
+    grants = [(i, c) for i, c in enumerate(cmds) if c[:4] == ["gcloud", "pubsub", "topics", "add-iam-policy-binding"]]
+    assert {next(t for t in c if t.startswith("--member=")).split(":")[1].split("@")[0] for _, c in grants} == {
+        "sa-poll-status", "sa-pass1-processor"}
+    assert all(created < i and "--role=roles/pubsub.publisher" in c for i, c in grants)
+    assert created < index(lambda c: c[:3] == ["gcloud", "functions", "deploy"])
+    for cmd in (c for c in cmds if c[:3] == ["gcloud", "functions", "deploy"]):
+        env = next(t for t in cmd if t.startswith("--set-env-vars=")).split("=", 1)[1].split(",")
+        assert ("RUN_EVENTS_TOPIC=run-events" in env) == (cmd[3] != "submit-batch"), cmd[3]
+        if cmd[3] == "poll-status":  # an SSE stream stays open up to STREAM_MAX_SECONDS (840 s)
+            assert "--timeout=900s" in cmd

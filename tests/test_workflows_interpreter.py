@@ -948,7 +948,7 @@ def test_pass1_success_path_returns_the_summary(server):
     [submit] = server.received("/submit")
     assert submit["body"] == {"run_id": RUN_ID, "batch_type": "pass1", "source": {"table": "proj.calls.transcripts"}}
     [poll] = server.received("/poll")
-    assert poll["method"] == "GET" and poll["query"] == {"run_id": RUN_ID, "batch_type": "pass1"}
+    assert poll["method"] == "GET" and poll["query"] == {"run_id": RUN_ID, "batch_type": "pass1", "jobs": "false"}
     [process] = server.received("/process")
     assert process["body"] == {
         "run_id": RUN_ID,
@@ -1228,3 +1228,24 @@ def test_pass1_process_options_reach_every_processor_call(server):
          "time_budget_seconds": 30, "write_method": "streaming"}
         for n in (1, 2)
     ]
+
+
+def test_pass1_posts_the_same_submit_again_while_it_answers_partial(server):
+    """A large table source: submit_batch answers "partial" (resume: true) while shards remain; the
+    workflow repeats the same body until "submitted", then polls once."""
+    partial = reply(200, {"status": "partial", "resume": True, "run_id": RUN_ID, "batch_type": "pass1",
+                          "jobs": [], "requests": 10, "skipped_records": 0, "shards": 3, "shards_written": 1})
+    server.routes["/submit"] = scripted(partial, partial, submitted())
+    server.routes["/poll"] = scripted(done_with({"gcsOutputDirectory": DIR_A}))
+    server.routes["/process"] = by_unit({(DIR_A, None): [processed(processed_records=1, inserted_rows=1)]})
+    summary = pass1(server).run()
+    assert summary["status"] == "succeeded"
+    submits = server.received("/submit")
+    assert len(submits) == 3 and len({json.dumps(s["body"], sort_keys=True) for s in submits}) == 1
+    assert len(server.received("/poll")) == 1
+
+
+def test_pass1_processes_with_as_many_calls_at_once_as_workflows_runs_by_default():
+    """process_concurrency defaults to 20, the most branches one parallel step runs at once."""
+    text = PASS1.read_text()
+    assert '${default(map.get(args, "process_concurrency"), 20)}' in text

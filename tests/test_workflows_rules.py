@@ -189,6 +189,13 @@ def test_a_literal_concurrency_limit_must_be_a_positive_integer(limit):
     assert refused(steps) == f"main > fan: concurrency_limit must be a positive integer, got {limit!r}"
 
 
+def test_a_literal_concurrency_limit_above_what_workflows_runs_at_once_is_refused():
+    steps = [parallel("fan", "n", [assign("x", y="${n}")], concurrency_limit=21)]
+    assert refused(steps) == ("main > fan: concurrency_limit 21 is above the 20 branches and iterations "
+                              "Workflows runs at once")
+    assert run([parallel("fan", "n", [assign("x", y="${n}")], concurrency_limit=20), {"done": {"return": 1}}]) == 1
+
+
 # ---- variable names ------------------------------------------------------------------------------
 
 BAD_NAMES = [

@@ -5,7 +5,7 @@
 3. turns on model faults at a realistic rate in the Vertex AI emulator (fenced JSON, prose,
    trailing commas, truncation, failed rows, a 429 burst on job creation...);
 4. runs infra/workflows/pass1.yaml with the local Workflows executor against the three functions,
-   showing progress (run state, output files, rows landed) while it goes;
+   following the run live with `python -m tools.runs watch` (its event stream from poll_status);
 5. prints the summary, dead letters by reason, a sample of landed rows, and how to query them yourself.
 
 The stack is left running so that you can look around; `make stack-down` stops it.
@@ -71,41 +71,6 @@ def configure_vertex(layout: StackLayout, pace: float, seed: int) -> None:
     control.configure(pace_seconds=pace, seed=seed, **DEMO_FAULTS)
 
 
-class Progress:
-    """Prints the run's state, files and rows every few seconds, from Firestore and BigQuery."""
-
-    def __init__(self, layout: StackLayout, run_id: str):
-        self.layout, self.run_id = layout, run_id
-        self.stop = threading.Event()
-        self.last = None
-
-    def line(self) -> str:
-        from shared.clients import bigquery_client, firestore_client
-        from shared.jobstate import document_id
-
-        doc = firestore_client().collection(self.layout.jobs_collection).document(
-            document_id(self.run_id, "pass1")).get()
-        record = doc.to_dict() if doc.exists else {}
-        jobs = record.get("jobs") or []
-        states = ",".join(sorted({str(j.get("state", "?")).replace("JOB_STATE_", "") for j in jobs})) or "-"
-        table = f"`{self.layout.project}.{self.layout.dataset}.{self.layout.output_table}`"
-        landed = next(iter(bigquery_client().query(
-            f"SELECT COUNT(*) AS n FROM {table} WHERE run_id = '{self.run_id}'").result())).n
-        return (f"  run {record.get('state', 'NOT YET CREATED'):18} attempt {record.get('attempt', 0)}  "
-                f"vertex jobs {len(jobs)} [{states}]  output dirs {len(record.get('output_dirs') or [])}  "
-                f"rows landed {landed:,}")
-
-    def run(self) -> None:
-        while not self.stop.wait(2.0):
-            try:
-                text = self.line()
-            except Exception as exc:  # progress is best effort; the workflow's own errors matter
-                text = f"  (progress unavailable: {type(exc).__name__})"
-            if text != self.last:
-                say(text)
-                self.last = text
-
-
 _LAST_STEP: list[str] = [""]
 
 
@@ -130,6 +95,38 @@ def run_workflow(layout: StackLayout, run_id: str) -> dict:
             "max_retry_attempts": 1, "process_concurrency": 2}
     workflow = load_workflow("infra/workflows/pass1.yaml")
     return execute(workflow, args, env=env, on_event=on_event)
+
+
+def run_and_watch(layout: StackLayout, run_id: str) -> dict:
+    """The workflow in a thread, its run followed live by `python -m tools.runs watch` (the run's
+    event stream); a retry batch after a first COMPLETED is watched again from where it stopped."""
+    from rich.console import Console
+
+    from tools.runs.cli import watch
+    from tools.runs.client import PollClient
+
+    box: dict = {}
+
+    def body():
+        try:
+            box["result"] = run_workflow(layout, run_id)
+        except BaseException as exc:  # re-raised below, in the main thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=body, daemon=True)
+    thread.start()
+    client, console, after = PollClient(layout.env_vars()["POLL_STATUS_URL"]), Console(), None
+    while thread.is_alive():
+        try:
+            _, view = watch(client, run_id, console, wait=120, after=after)
+            after = view.last_sequence or after
+        except Exception as exc:  # the live view is best effort; the workflow's outcome matters
+            say(f"  (live view unavailable: {type(exc).__name__}: {exc})")
+            thread.join()
+        thread.join(timeout=3)
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
 
 
 def report(layout: StackLayout, run_id: str, result: dict, seconds: float) -> None:
@@ -176,15 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         configure_vertex(layout, args.pace, args.seed)
         run_id = "demo-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
         say(f"running infra/workflows/pass1.yaml for run {run_id}...")
-        progress = Progress(layout, run_id)
-        watcher = threading.Thread(target=progress.run, daemon=True)
-        watcher.start()
         started = time.monotonic()
-        try:
-            result = run_workflow(layout, run_id)
-        finally:
-            progress.stop.set()
-        say(progress.line())
+        result = run_and_watch(layout, run_id)
         report(layout, run_id, result, time.monotonic() - started)
     finally:
         if args.stop:

@@ -38,6 +38,9 @@ class StackLayout:
     output_table: str = "pass1_analysis"
     dead_letter_table: str = "pass1_dead_letter"
     jobs_collection: str = "batch_jobs"
+    run_events_topic: str = "run-events"
+    # A subscription the stack creates so that a person can pull what was published (tests make their own).
+    run_events_subscription: str = "run-events-local"
 
     @classmethod
     def from_env(cls) -> "StackLayout":
@@ -52,6 +55,7 @@ class StackLayout:
     bigquery_port = property(lambda self: self.port_base + 3)
     bigquery_grpc_port = property(lambda self: self.port_base + 4)
     vertex_port = property(lambda self: self.port_base + 5)
+    pubsub_port = property(lambda self: self.port_base + 7)
     submit_port = property(lambda self: self.port_base + 11)
     poll_port = property(lambda self: self.port_base + 12)
     process_port = property(lambda self: self.port_base + 13)
@@ -71,6 +75,8 @@ class StackLayout:
             "FIRESTORE_EMULATOR_HOST": f"{host}:{self.firestore_front_port}",
             "BIGQUERY_EMULATOR_HOST": f"http://{host}:{self.bigquery_port}",
             "VERTEX_AI_ENDPOINT": f"http://{host}:{self.vertex_port}",
+            "PUBSUB_EMULATOR_HOST": f"{host}:{self.pubsub_port}",
+            "RUN_EVENTS_TOPIC": self.run_events_topic,
             "SUBMIT_BATCH_URL": f"http://{host}:{self.submit_port}/",
             "POLL_STATUS_URL": f"http://{host}:{self.poll_port}/",
             "PASS1_BATCH_PROCESSOR_URL": f"http://{host}:{self.process_port}/",

@@ -6,6 +6,7 @@ Firestore needs no set-up: the emulator serves the (default) database as soon as
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -29,6 +30,31 @@ def load_schema(path: Path):
     from google.cloud import bigquery
 
     return [bigquery.SchemaField.from_api_repr(field) for field in json.loads(path.read_text())]
+
+
+# The scratch dataset (`<dataset>_scratch`: submit plans, batch_submit/plan.py) drops its tables after
+# this long; a run's submission ends within hours. infra/deploy.py creates it the same way.
+SCRATCH_TABLE_EXPIRATION_SECONDS = 3 * 24 * 3600
+
+
+def table_options(path: Path) -> dict:
+    """The table's options file beside its schema (transcripts.options.json), or {}."""
+    options = path.with_name(path.name.removesuffix(".json") + ".options.json")
+    return json.loads(options.read_text()) if options.exists() else {}
+
+
+def new_table(ref: str, schema_path: Path):
+    """A bigquery.Table with the schema and the options (partitioning, clustering) of its files."""
+    from google.cloud import bigquery
+
+    table = bigquery.Table(ref, schema=load_schema(schema_path))
+    options = table_options(schema_path)
+    if "time_partitioning" in options:
+        part = options["time_partitioning"]
+        table.time_partitioning = bigquery.TimePartitioning(type_=part.get("type", "DAY"), field=part["field"])
+    if options.get("clustering_fields"):
+        table.clustering_fields = options["clustering_fields"]
+    return table
 
 
 def storage_client(layout: StackLayout):
@@ -56,16 +82,37 @@ def provision(layout: StackLayout) -> None:
         if gcs.lookup_bucket(bucket) is None:
             gcs.create_bucket(bucket)
     create_tables(layout)
+    create_topic(layout)
 
 
-def ensure_dataset(bq, layout: StackLayout) -> None:
-    """The stack's dataset, in the stack's BigQuery location. A dataset's location cannot change:
-    one left in another location by an older stack (the data directory outlives `up`) is dropped
-    and created again, empty."""
+def pubsub_url(layout: StackLayout, path: str) -> str:
+    return f"http://127.0.0.1:{layout.pubsub_port}/v1/projects/{layout.project}/{path}"
+
+
+def create_topic(layout: StackLayout) -> None:
+    """The run-events topic and the stack's subscription to it, over the emulator's REST surface
+    (no client import at start-up). An existing one (409) is kept."""
+    topic = f"projects/{layout.project}/topics/{layout.run_events_topic}"
+    for path, body in ((f"topics/{layout.run_events_topic}", {}),
+                       (f"subscriptions/{layout.run_events_subscription}", {"topic": topic})):
+        request = urllib.request.Request(pubsub_url(layout, path), data=json.dumps(body).encode(), method="PUT",
+                                         headers={"Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(request, timeout=30).close()
+        except urllib.error.HTTPError as exc:
+            if exc.code != 409:
+                raise
+
+
+def ensure_dataset(bq, layout: StackLayout, name: str | None = None,
+                   table_expiration_seconds: int | None = None) -> None:
+    """The stack's dataset (or `name`), in the stack's BigQuery location. A dataset's location cannot
+    change: one left in another location by an older stack (the data directory outlives `up`) is
+    dropped and created again, empty."""
     from google.api_core.exceptions import NotFound
     from google.cloud import bigquery
 
-    ref = f"{layout.project}.{layout.dataset}"
+    ref = f"{layout.project}.{name or layout.dataset}"
     try:
         existing = bq.get_dataset(ref)
     except NotFound:
@@ -76,6 +123,8 @@ def ensure_dataset(bq, layout: StackLayout) -> None:
         bq.delete_dataset(ref, delete_contents=True)
     dataset = bigquery.Dataset(ref)
     dataset.location = layout.bq_location
+    if table_expiration_seconds:
+        dataset.default_table_expiration_ms = table_expiration_seconds * 1000
     bq.create_dataset(dataset, exists_ok=True)
 
 
@@ -84,9 +133,10 @@ def create_tables(layout: StackLayout) -> None:
 
     bq = bigquery_client(layout)
     ensure_dataset(bq, layout)
+    ensure_dataset(bq, layout, layout.dataset + "_scratch", SCRATCH_TABLE_EXPIRATION_SECONDS)
     for table, schema_path in table_schemas(layout).items():
         ref = f"{layout.project}.{layout.dataset}.{table}"
-        bq.create_table(bigquery.Table(ref, schema=load_schema(schema_path)), exists_ok=True)
+        bq.create_table(new_table(ref, schema_path), exists_ok=True)
 
 
 def reset(layout: StackLayout) -> None:
@@ -109,6 +159,10 @@ def reset_buckets(layout: StackLayout) -> None:
             blob.delete()
 
 
+def _partition_field(table) -> str | None:
+    return table.time_partitioning.field if table.time_partitioning else None
+
+
 def reset_tables(layout: StackLayout) -> None:
     """Drop stray tables and recreate the stack's tables that hold rows (the emulator keeps
     num_rows current on inserts and loads); untouched tables are left as they are, which keeps the
@@ -125,9 +179,11 @@ def reset_tables(layout: StackLayout) -> None:
             bq.delete_table(item, not_found_ok=True)
             continue
         table = bq.get_table(item)
-        if table.num_rows or [f.name for f in table.schema] != [f.name for f in load_schema(schemas[item.table_id])]:
+        wanted = new_table(table.reference, schemas[item.table_id])
+        if (table.num_rows or [f.name for f in table.schema] != [f.name for f in wanted.schema]
+                or _partition_field(table) != _partition_field(wanted)):
             bq.delete_table(item, not_found_ok=True)
             present.discard(item.table_id)
     for name, schema_path in schemas.items():
         if name not in present:
-            bq.create_table(bigquery.Table(f"{dataset}.{name}", schema=load_schema(schema_path)), exists_ok=True)
+            bq.create_table(new_table(f"{dataset}.{name}", schema_path), exists_ok=True)

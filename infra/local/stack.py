@@ -102,6 +102,13 @@ EMULATORS: tuple[Service, ...] = (
         ready_url=lambda l: f"http://127.0.0.1:{l.bigquery_port}/bigquery/v2/projects/{l.project}/datasets",
         env=lambda l: {"PYTHONPATH": str(REPO_ROOT)},
     ),
+    # The real Pub/Sub emulator (gcloud beta component): run notifications (shared/notify.py).
+    Service(
+        name="pubsub",
+        argv=lambda l: ["gcloud", "beta", "emulators", "pubsub", "start", "--quiet",
+                        f"--host-port=127.0.0.1:{l.pubsub_port}", f"--project={l.project}"],
+        ready_url=lambda l: f"http://127.0.0.1:{l.pubsub_port}/",
+    ),
     Service(
         name="vertex",
         argv=lambda l: [sys.executable, "-m", "infra.local.vertex_emulator", "--host", "127.0.0.1",

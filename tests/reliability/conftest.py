@@ -55,6 +55,34 @@ def _note_module(request):
     yield
 
 
+EVENTS_DUMP = "run-events.jsonl"
+
+
+@pytest.fixture(autouse=True)
+def _keep_run_events(request):
+    """After each stack test, every run event and outbox notification it left in Firestore goes to
+    $STACK_DIR/logs/run-events.jsonl: the log scan (test_security) reads them with the logs, and the
+    next test's reset would erase them."""
+    yield
+    if "stack" not in request.fixturenames:
+        return
+    import orjson
+
+    from google.cloud import firestore
+
+    from infra.local.layout import StackLayout
+
+    from shared.events import outbox_collection
+
+    layout = StackLayout.from_env()
+    client = firestore.Client(project=layout.project)
+    docs = [d.to_dict() for d in client.collection_group("events").stream()]
+    docs += [d.to_dict() for d in client.collection(outbox_collection(layout.jobs_collection)).stream()]
+    if docs:
+        with open(layout.dir / "logs" / EVENTS_DUMP, "ab") as out:
+            out.writelines(orjson.dumps(d, default=str) + b"\n" for d in docs)
+
+
 def pytest_collection_modifyitems(session, config, items):
     """The log scan reads what every other test of this package made the functions log: it runs
     right after the package's last other test."""

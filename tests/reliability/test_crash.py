@@ -143,3 +143,61 @@ def test_submit_killed_between_job_creation_and_record(point, shards, arm, funct
     assert status == 200 and again["status"] == "skipped"
     assert len(_jobs_of(job_client, layout, uid)) == shards
     report.fault_survived("submit_crash")
+
+
+@pytest.fixture
+def table_transcripts(bigquery_client, layout, uid):
+    """n transcripts of one day in the stack's BigQuery transcripts table; the run's table source."""
+    from tools.sample_data_io import BigQueryLoader, load_schema
+
+    def make(n: int) -> dict:
+        loader = BigQueryLoader(f"{layout.project}.{layout.dataset}.{layout.transcripts_table}",
+                                load_schema("transcripts"), bigquery_client)
+        for i in range(n):
+            loader.write({"phone_number_token": f"PHONE-{uid}-{i}", "interaction_id": f"INT-{uid}-{i:04d}",
+                          "transcript": f"Agent: Hello. Customer: my bill {i} is wrong.", "call_date": "2024-05-01",
+                          "language": "en"})
+        loader.close()
+        return {"table": layout.transcripts_table, "date_from": "2024-05-01", "date_to": "2024-05-01"}
+
+    return make
+
+
+@pytest.mark.parametrize("point,hit", [("submit_shard_written", 2), ("submit_job_created", 3)])
+def test_sharded_submit_killed_between_shards_then_called_again(point, hit, arm, functions, table_transcripts, uid,
+                                                                job_client, layout, storage_client, vertex_emulator,
+                                                                report):
+    """A table source of 300 transcripts in shards of at most 60: killed after recording a shard
+    (before its job) or after creating a job (before recording it), then called until submitted.
+    Every transcript is in exactly one input line, every shard has exactly one job."""
+    import base64
+    import json
+
+    vertex_emulator.configure(pace_seconds=0, stall_after_rows=0)
+    url = functions["SUBMIT_BATCH_URL"]
+    body = {"run_id": uid, "batch_type": "pass1", "source": table_transcripts(300), "max_requests_per_job": 60,
+            "wait_seconds": 0}
+    armed = arm(point, hit)
+    report.fault_injected("submit_crash")
+    status, _ = post(url, body)
+    assert status == "crashed" and not armed.exists()
+    for _ in range(60):
+        status, answer = post(url, body)
+        if status == 200 and answer["status"] == "submitted":
+            break
+        assert status == 409 and answer["error"]["details"]["reason"] == "submission_in_progress", answer
+        time.sleep(0.3)
+    assert status == 200 and answer["status"] == "submitted", answer
+    shards = len(answer["jobs"])
+    assert shards >= 5 and answer["requests"] == 300
+    jobs = _jobs_of(job_client, layout, uid)
+    assert sorted(j.name for j in jobs) == sorted(job["name"] for job in answer["jobs"])
+    assert sorted(j.labels["shard"] for j in jobs) == [f"{i:05d}" for i in range(shards)]
+    keys = []
+    for job in answer["jobs"]:
+        bucket, name = job["input_uri"][5:].split("/", 1)
+        data = storage_client.bucket(bucket).blob(name).download_as_bytes()
+        keys += [json.loads(base64.urlsafe_b64decode(json.loads(line)["key"]))["interaction_id"]
+                 for line in data.splitlines()]
+    assert sorted(keys) == [f"INT-{uid}-{i:04d}" for i in range(300)]
+    report.fault_survived("submit_crash")

@@ -14,11 +14,15 @@ from tests.reliability.support import post
 # Every role each service account may hold, anywhere (project, bucket, table): the deploy dry run
 # must grant exactly these and nothing broader.
 ALLOWED_ROLES = {
+    # dataEditor only on the <dataset>_scratch dataset (its plan tables; tests/test_deploy.py checks where).
     "sa-submit-batch": {"roles/aiplatform.user", "roles/datastore.user", "roles/bigquery.jobUser",
-                        "roles/storage.objectAdmin", "roles/storage.objectViewer", "roles/bigquery.dataViewer"},
+                        "roles/storage.objectAdmin", "roles/storage.objectViewer", "roles/bigquery.dataViewer",
+                        "roles/bigquery.dataEditor"},
     # objectViewer on the output bucket: poll_status lists each succeeded job's prediction files.
-    "sa-poll-status": {"roles/aiplatform.user", "roles/datastore.user", "roles/storage.objectViewer"},
+    "sa-poll-status": {"roles/aiplatform.user", "roles/datastore.user", "roles/storage.objectViewer",
+                       "roles/pubsub.publisher"},
     "sa-pass1-processor": {"roles/datastore.user", "roles/bigquery.jobUser", "roles/storage.objectAdmin",
+                           "roles/pubsub.publisher",  # run notifications, on the run-events topic only
                            # objectViewer on the input bucket: the key indexes of keyless output lines.
                            "roles/storage.objectViewer",
                            # dataEditor on the dataset: it creates its run-scoped staging tables.
@@ -108,12 +112,38 @@ TRANSCRIPT_PHRASES = (b"secret words", b"my bill r", b"I want a refund")
 KEY_PREFIX = base64.urlsafe_b64encode(b'{"phone_token":"PHONE-r')[:28]  # whole 3-byte groups only
 
 
-def test_logs_hold_no_phone_tokens_or_transcripts(layout, report):
+def pulled_messages(layout) -> list[bytes]:
+    """Every message waiting on the stack's run-events subscription (data and attributes)."""
+    from google.cloud import pubsub_v1
+
+    subscriber = pubsub_v1.SubscriberClient()
+    name = subscriber.subscription_path(layout.project, layout.run_events_subscription)
+    out: list[bytes] = []
+    try:
+        while True:
+            answer = subscriber.pull(subscription=name, max_messages=1000, timeout=2)  # an empty pull waits that long
+            if not answer.received_messages:
+                return out
+            subscriber.acknowledge(subscription=name, ack_ids=[m.ack_id for m in answer.received_messages])
+            out += [m.message.data + repr(dict(m.message.attributes)).encode() for m in answer.received_messages]
+    finally:
+        subscriber.close()
+
+
+def test_logs_hold_no_phone_tokens_or_transcripts(layout, report, stack):
     """Runs last in the session (conftest): scans the log files of the three functions, which by
-    then hold every call the suite made, crashes and errors included."""
+    then hold every call the suite made, crashes and errors included, with every run event the
+    suite's runs recorded and every notification published to Pub/Sub."""
     logs = [layout.dir / "logs" / f"{name}.log" for name in ("submit_batch", "poll_status", "pass1_batch_processor")]
     data = b"".join(path.read_bytes() for path in logs if path.exists())
     assert b'"run_id":"r' in data  # the suite's calls were logged: the scan reads real entries
+    # The run events every test left (conftest: _keep_run_events) and every Pub/Sub message the
+    # session published (the stack's own subscription has them all).
+    events = (layout.dir / "logs" / "run-events.jsonl").read_bytes()
+    assert b'"sequence"' in events and b'"type":"run.state_changed"' in events
+    messages = pulled_messages(layout)
+    assert any(b'"event":"run.completed"' in m for m in messages)
+    data += events + b"\n".join(messages)
     report.check_run("log_scan")
     leaks = [m.group(0) for m in TOKEN.finditer(data)][:5]
     leaks += [p for p in TRANSCRIPT_PHRASES if p in data]

@@ -23,6 +23,7 @@ from pass1_processor.filework import BUSY, DONE, Budget, FileWorker
 from pass1_processor.memory import MemoryWatch, memory_limit_bytes
 from pass1_processor.reconcile import RECORD_FIELD, adjusted, delete_extras, find_extras, merged
 from pass1_processor.rows import RowPlan
+from pass1_processor.run_events import checkpoint_store, note_files, note_started
 from pass1_processor.schema import table_info
 from pass1_processor.snapshot import ensure_snapshot
 from pass1_processor.staging import STAGING_CLUSTERING, RunTables, ensure_table, nullable, staging_schema
@@ -64,8 +65,8 @@ def process_request(body: dict, ctx) -> dict:
     _start(config, scope, jobs)
     crash_point("started")
     target = _ready(config, scope, target, firestore, files)
-    store = CheckpointStore(firestore, scope.doc_ref, f"{ctx.request_id}-{uuid.uuid4().hex[:8]}",
-                            config.lease_seconds)
+    store = checkpoint_store(config, firestore, scope.doc_ref, f"{ctx.request_id}-{uuid.uuid4().hex[:8]}",
+                             config.lease_seconds)
     try:
         try:
             outcome, memory = _work(config, scope, files, store, target, ctx, log)
@@ -173,8 +174,10 @@ def _work(config, scope, files, store, target, ctx, log) -> tuple[Outcome, Memor
     for file in files:
         if not budget.may_start_chunk():
             break
+        note_started(config, file.uri, log)
         results[file.uri] = worker.work(file)
     checkpoints = store.read_all(f.uri for f in files)
+    note_files(config, results, checkpoints, log)
     totals = Counts()
     for cp in checkpoints.values():
         totals.add(cp.counts)

@@ -45,12 +45,12 @@ def output_info(record: dict) -> list[dict]:
     return entries
 
 
-def status_answer(record: dict, now: datetime) -> dict:
-    """The answer for one run."""
+def status_answer(record: dict, now: datetime, with_jobs: bool = True) -> dict:
+    """The answer for one run (without the per-job list when with_jobs is False; job_count stays)."""
     state = record["state"]
     jobs = decide.attempt_jobs(record)
     stats, progress = decide.totals(jobs)
-    return {
+    answer = {
         "run_id": record["run_id"], "batch_type": record["batch_type"], "status": state,
         "llm_status": decide.llm_status(jobs), "done": state in DONE_STATES, "succeeded": state in SUCCEEDED_STATES,
         "attempt": record.get("attempt"), "output_info": output_info(record),
@@ -61,4 +61,8 @@ def status_answer(record: dict, now: datetime) -> dict:
         "submitted_at": _iso(record.get("submitted_at")), "completed_at": _iso(record.get("completed_at")),
         "duration_seconds": _seconds(record.get("created_at"), record.get("completed_at") or now),
         "llm_duration_seconds": _seconds(record.get("submitted_at"), record.get("llm_completed_at") or now),
+        "job_count": len(jobs),
     }
+    if not with_jobs:
+        del answer["jobs"]
+    return answer

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.errors import MethodNotAllowed, ValidationError
-from shared.validation import get_choice, get_float, get_int, run_identity
+from shared.validation import get_bool, get_choice, get_float, get_int, run_identity
 
 from status_poll.config import MAX_SWEEP_LIMIT, PollConfig
 
 ACTIONS = ("status", "cancel")
-FIELDS = frozenset({"run_id", "batch_type", "action", "limit", "retry_deadline_seconds"})
+FIELDS = frozenset({"run_id", "batch_type", "action", "limit", "retry_deadline_seconds", "jobs"})
 NUMERIC = ("limit", "retry_deadline_seconds")
 MAX_RETRY_DEADLINE_SECONDS = 300.0
 
@@ -22,6 +22,7 @@ class PollRequest:
     action: str
     limit: int
     retry_deadline_seconds: float
+    jobs: bool = True  # False: the answer leaves out the per-job list (a run of 50+ jobs is long)
 
 
 def parse_poll(body: dict, method: str, config: PollConfig) -> PollRequest:
@@ -32,6 +33,8 @@ def parse_poll(body: dict, method: str, config: PollConfig) -> PollRequest:
                               details={"allowed": sorted(FIELDS)})
     if method == "GET":
         body = {key: _number(key, value) if key in NUMERIC else value for key, value in body.items()}
+        if "jobs" in body:
+            body["jobs"] = _flag("jobs", body["jobs"])
     run_id, batch_type = run_identity(body, required=False)
     action = get_choice(body, "action", ACTIONS, default="status")
     if action == "cancel":
@@ -44,7 +47,14 @@ def parse_poll(body: dict, method: str, config: PollConfig) -> PollRequest:
         limit=get_int(body, "limit", default=config.sweep_limit, minimum=1, maximum=MAX_SWEEP_LIMIT),
         retry_deadline_seconds=get_float(body, "retry_deadline_seconds", default=config.vertex_deadline_seconds,
                                          minimum=0.1, maximum=MAX_RETRY_DEADLINE_SECONDS),
+        jobs=get_bool(body, "jobs", default=True),
     )
+
+
+def _flag(field: str, value: str) -> bool:
+    if value in ("true", "false"):
+        return value == "true"
+    raise ValidationError(f"'{field}' must be true or false", field=field)
 
 
 def _number(field: str, value: str):

@@ -29,6 +29,16 @@ def submitted(record: dict, stats: PrepareStats) -> dict:
             "source": record.get("source"), "failover": any(job["failover"] for job in jobs)}
 
 
+def partial(record: dict, stats: PrepareStats, progress: dict) -> dict:
+    """The call's time budget ended before every shard was done: call again (resume: true)."""
+    jobs = sorted(progress.get("jobs") or [], key=lambda j: j.get("shard", 0))
+    return {**_base("partial", record), "resume": True, "planning": not progress.get("planned"),
+            "jobs": [{field: job.get(field) for field in JOB_FIELDS} for job in jobs],
+            "shards": len(progress.get("shards") or []), "shards_written": len(progress.get("written") or []),
+            "jobs_created": len(jobs), "requests": stats.requests, "skipped_records": stats.skipped_records,
+            "skipped_reasons": dict(stats.skipped), "source": progress.get("source")}
+
+
 def skipped(record: dict) -> dict:
     """The run was already submitted (or is past it): nothing was done."""
     return {**_base("skipped", record), "reason": f"run is already {record['state']}",

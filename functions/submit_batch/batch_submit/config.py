@@ -26,6 +26,15 @@ DEFAULT_CIRCUIT_OPEN_SECONDS = 300.0
 # A submitter's claim on a run; longer than the function's 540 s timeout, so a live submitter is
 # never taken over, and a crashed one is after this long.
 DEFAULT_SUBMIT_LEASE_SECONDS = 600.0
+# A run of a table source may hold at most this many records (the plan's count, before skips); more
+# is refused with 400 source_too_large before anything is written. 20M: twice the largest run sized.
+DEFAULT_MAX_REQUESTS_PER_RUN = 20_000_000
+# A run has at most this many shards (jobs): the run document keeps one entry per shard and job, and
+# the workflow fans out over them. 10M transcripts make about 52.
+MAX_SHARDS_PER_RUN = 250
+# One submit call stops starting shards when the next would end past this budget (then answers
+# "partial"); below the function's 540 s timeout, with room for the slowest shard's spread.
+DEFAULT_SUBMIT_TIME_BUDGET_SECONDS = 420.0
 # How long a concurrent duplicate submit waits for the submitter that holds the run before 409.
 DEFAULT_SUBMIT_WAIT_SECONDS = 60.0
 
@@ -35,7 +44,7 @@ class SubmitConfig:
     """Environment variables: VERTEX_MODEL, VERTEX_FALLBACK_MODEL, VERTEX_FALLBACK_LOCATION,
     MAX_REQUESTS_PER_JOB, MAX_BYTES_PER_JOB, MAX_TRANSCRIPT_CHARS, MAX_ATTEMPTS,
     CIRCUIT_FAILURE_THRESHOLD, CIRCUIT_OPEN_SECONDS, CIRCUITS_COLLECTION, SUBMIT_LEASE_SECONDS,
-    SUBMIT_WAIT_SECONDS, PROMPT_VERSION_<BATCH_TYPE>."""
+    SUBMIT_WAIT_SECONDS, MAX_REQUESTS_PER_RUN, SUBMIT_TIME_BUDGET_SECONDS, PROMPT_VERSION_<BATCH_TYPE>."""
 
     model: str = "gemini-2.5-flash"
     # Failover target (seed 002). Set it equal to the primary to disable failover.
@@ -50,6 +59,8 @@ class SubmitConfig:
     circuits_collection: str = "vertex_circuits"
     lease_seconds: float = DEFAULT_SUBMIT_LEASE_SECONDS
     wait_seconds: float = DEFAULT_SUBMIT_WAIT_SECONDS
+    max_requests_per_run: int = DEFAULT_MAX_REQUESTS_PER_RUN
+    time_budget_seconds: float = DEFAULT_SUBMIT_TIME_BUDGET_SECONDS
 
     @classmethod
     def from_env(cls) -> "SubmitConfig":
@@ -67,6 +78,8 @@ class SubmitConfig:
             circuits_collection=os.environ.get("CIRCUITS_COLLECTION") or cls.circuits_collection,
             lease_seconds=env_float("SUBMIT_LEASE_SECONDS", DEFAULT_SUBMIT_LEASE_SECONDS),
             wait_seconds=env_float("SUBMIT_WAIT_SECONDS", DEFAULT_SUBMIT_WAIT_SECONDS),
+            max_requests_per_run=env_int("MAX_REQUESTS_PER_RUN", DEFAULT_MAX_REQUESTS_PER_RUN),
+            time_budget_seconds=env_float("SUBMIT_TIME_BUDGET_SECONDS", DEFAULT_SUBMIT_TIME_BUDGET_SECONDS),
         )
 
     def prompt_version(self, batch_type: str) -> str:

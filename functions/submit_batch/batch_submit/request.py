@@ -17,7 +17,7 @@ from batch_submit.config import SubmitConfig
 MODES = ("submit", "retry_failed")
 FIELDS = frozenset({"run_id", "batch_type", "source", "model", "output_prefix", "force", "mode",
                     "prompt_version", "max_requests_per_job", "max_bytes_per_job", "max_transcript_chars",
-                    "wait_seconds", "retry_deadline_seconds"})
+                    "max_requests_per_run", "wait_seconds", "retry_deadline_seconds"})
 SOURCE_FIELDS = frozenset({"table", "date_from", "date_to", "days_back", "uri"})
 # days_back N: the N whole days (UTC) before today. A year bounds what one run may read.
 MAX_DAYS_BACK = 366
@@ -32,6 +32,13 @@ class TableSource:
     table: TableRef
     date_from: dt.date | None = None
     date_to: dt.date | None = None
+    days_back: int | None = None  # as asked: a resumed call after midnight continues the same run
+
+    def spec(self) -> dict:
+        """The source as the caller gave it (what a resumed call must repeat)."""
+        if self.days_back is not None:
+            return {"table": self.table.id, "days_back": self.days_back}
+        return self.describe()
 
     def describe(self) -> dict:
         return {"table": self.table.id, "date_from": _iso(self.date_from), "date_to": _iso(self.date_to)}
@@ -58,6 +65,7 @@ class SubmitRequest:
     max_requests_per_job: int
     max_bytes_per_job: int
     max_transcript_chars: int
+    max_requests_per_run: int
     wait_seconds: float
     retry_deadline_seconds: float | None
 
@@ -85,6 +93,7 @@ def parse_submit(body: dict, settings: Settings, config: SubmitConfig, today: dt
         max_requests_per_job=_lowered(body, "max_requests_per_job", config.max_requests_per_job),
         max_bytes_per_job=_lowered(body, "max_bytes_per_job", config.max_bytes_per_job),
         max_transcript_chars=_lowered(body, "max_transcript_chars", config.max_transcript_chars),
+        max_requests_per_run=_lowered(body, "max_requests_per_run", config.max_requests_per_run),
         wait_seconds=get_float(body, "wait_seconds", default=config.wait_seconds, minimum=0,
                                maximum=MAX_WAIT_SECONDS),
         retry_deadline_seconds=get_float(body, "retry_deadline_seconds", minimum=0.1,
@@ -114,7 +123,7 @@ def _source(value: object, settings: Settings, today: dt.date) -> TableSource | 
         return GcsSource(parse_gcs_uri(value["uri"], "source.uri", settings.allowed_buckets))
     table = _table(value["table"], settings)
     if value.get("days_back") is not None:
-        return TableSource(table, *_days_back(value, today))
+        return TableSource(table, *_days_back(value, today), days_back=value["days_back"])
     date_from, date_to = _date(value, "date_from"), _date(value, "date_to")
     if date_from and date_to and date_from > date_to:
         raise ValidationError("'source.date_from' is after 'source.date_to'", field="source.date_from")

@@ -1,6 +1,9 @@
 """submit_batch: validate, claim the run, prepare its requests, create its jobs, answer.
 
-Answer (200): {"status": "submitted" | "skipped" | "nothing_to_retry", "run_id", "batch_type",
+A table source is planned by BigQuery and submitted shard by shard within a time budget: a call that
+runs out of it answers "partial" with resume: true, and the next call continues (sharded.py).
+
+Answer (200): {"status": "submitted" | "partial" | "skipped" | "nothing_to_retry", "run_id", "batch_type",
 "run_state", "attempt", "jobs": [{"name", "state", "input_uri", "output_prefix", "shard", "attempt",
 "model", "location", "requests", "failover", "reattached"}], "requests", "skipped_records",
 "skipped_reasons", "model", "prompt_version", "source" (dates resolved), "failover", "request_id"}
@@ -25,7 +28,8 @@ from batch_submit.config import SubmitConfig
 from batch_submit.jobs import Target
 from batch_submit.prepare import PrepareStats, request_entries
 from batch_submit.prompts import load_prompt
-from batch_submit.request import SubmitRequest, parse_submit
+from batch_submit.request import SubmitRequest, TableSource, parse_submit
+from batch_submit.sharded import submit_table
 from batch_submit.sources import records
 from batch_submit.submission import Deps, create_jobs, record_submitted, release, write_shards
 
@@ -78,16 +82,28 @@ def submit_new(deps: Deps, req: SubmitRequest, owner: str) -> dict:
         return answers.skipped(claim.record)
     attempt = int(claim.record["attempt"])
     output_base = req.output_base or default_output_base(deps.settings.output_bucket)
+    model = req.model or deps.config.model
     stats = PrepareStats()
     try:
-        entries = request_entries(records(req.source), prompt, req.max_transcript_chars, stats)
-        shards = write_shards(deps, req, attempt, entries, stats)
-        if not shards:
+        if isinstance(req.source, TableSource):
+            # Sharded by BigQuery and resumable: may answer "partial" (see sharded.py).
+            status, record, stats, progress = submit_table(deps, req, owner, attempt, prompt, claim.record,
+                                                           model, output_base)
+            if status == "partial":
+                return answers.partial(record, stats, progress.to_dict())
+            jobs = progress.jobs
+        else:
+            entries = request_entries(records(req.source), prompt, req.max_transcript_chars, stats)
+            shards = write_shards(deps, req, attempt, entries, stats)
+            if not shards:
+                raise ValidationError("the source has no transcript to send", field="source",
+                                      details={"reason": "no_requests", "skipped_records": stats.skipped_records,
+                                               "skipped_reasons": dict(stats.skipped)})
+            jobs = create_jobs(deps, req, attempt, output_base, shards, model)
+        if not jobs:
             raise ValidationError("the source has no transcript to send", field="source",
                                   details={"reason": "no_requests", "skipped_records": stats.skipped_records,
                                            "skipped_reasons": dict(stats.skipped)})
-        model = req.model or deps.config.model
-        jobs = create_jobs(deps, req, attempt, output_base, shards, model)
         crash_point("submit_jobs_created")  # jobs exist, the run does not name them yet
         extra = {"source": req.source.describe(), "model": model, "prompt_version": prompt.version,
                  "output_base": output_base.uri, "mode": "force" if claim.forced else "submit"}

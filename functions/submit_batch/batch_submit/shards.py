@@ -126,3 +126,56 @@ class ShardWriter:
         """Drop the shard being written (its objects never appear); earlier shards stay and are
         overwritten by the next try."""
         self._stream = self._keys = None
+
+
+class PlannedShardWriter:
+    """Writes the requests of one planned shard (batch_submit.plan) as input-{index}.jsonl and its key
+    index. The plan sized the shard from upper bounds, so it fits; a line that alone exceeds
+    max_bytes is refused (False), as in ShardWriter. The objects are opened at the first request: a
+    shard whose rows were all skipped leaves no object (and gets no job)."""
+
+    def __init__(self, bucket: Any, prefix: GcsPath, attempt: int, index: int, max_requests: int, max_bytes: int):
+        self._bucket = bucket
+        self._path = input_object(prefix, index)
+        self._attempt = attempt
+        self._max_requests = max_requests
+        self._max_bytes = max_bytes
+        self._stream = None
+        self._keys = None
+        self.shard = Shard(index, self._path.uri)
+
+    def write(self, entry: RequestEntry) -> bool:
+        shard = self.shard
+        rid = row_id(self._attempt, shard.index, shard.requests + 1)
+        line = request_line(entry, rid)
+        if len(line) > self._max_bytes:
+            return False
+        if shard.requests >= self._max_requests or shard.bytes + len(line) > self._max_bytes:
+            from shared.errors import InternalError
+
+            # The plan's estimate is an upper bound; reaching this means the estimate is wrong.
+            raise InternalError("a planned shard outgrew a job's limits",
+                                details={"reason": "plan_estimate_exceeded", "shard": shard.index})
+        if self._stream is None:
+            self._stream = self._bucket.blob(self._path.name).open("wb", chunk_size=UPLOAD_CHUNK_BYTES,
+                                                                   content_type="application/jsonl")
+            self._keys = self._bucket.blob(key_index_of(self._path).name).open(
+                "wb", chunk_size=KEY_INDEX_CHUNK_BYTES, content_type="application/jsonl")
+        self._stream.write(line)
+        self._keys.write(key_index_line(entry, rid))
+        shard.requests += 1
+        shard.bytes += len(line)
+        return True
+
+    def close(self) -> Shard:
+        """Finish the objects: the key index first (a job's output is never without its index)."""
+        if self._keys is not None:
+            self._keys.close()
+        if self._stream is not None:
+            self._stream.close()
+        self._stream = self._keys = None
+        return self.shard
+
+    def abort(self) -> None:
+        """Drop the objects being written (they never appear; the next try writes them again)."""
+        self._stream = self._keys = None

@@ -3,6 +3,7 @@ create (or reattach) the jobs, record the run SUBMITTED; on failure, give the ru
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterable
@@ -34,6 +35,8 @@ class Deps:
     clock: Callable[[], datetime]
     log: Logger
     breaker_for: Callable[[Target], Any]
+    # The time budget's clock (sharded.Budget); tests inject one that advances per shard.
+    monotonic: Callable[[], float] = time.monotonic
 
 
 def attempt_jobs(record: dict, attempt: int | None = None) -> list[dict]:

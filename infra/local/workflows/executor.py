@@ -21,8 +21,7 @@ from .errors import WorkflowError, WorkflowFailed, WorkflowSyntaxError, describe
 from .loader import load_workflow
 from .runtime import Frame, Runtime, Scope
 
-# Workflows runs at most this many branches/iterations of one parallel step at once.
-MAX_CONCURRENT_BRANCHES = 20
+from .validate import MAX_CONCURRENT_BRANCHES  # noqa: E402  (one constant for both checks)
 
 
 class _Jump(Exception):
@@ -217,7 +216,10 @@ def _concurrency(step: m.ParallelStep, frame: Frame) -> int:
     limit = step.concurrency_limit.evaluate(frame)
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise fail("ValueError", f"concurrency_limit must be a positive integer, got {limit!r}")
-    return min(limit, MAX_CONCURRENT_BRANCHES)
+    if limit > MAX_CONCURRENT_BRANCHES:
+        raise fail("ValueError", f"concurrency_limit {limit} is above the {MAX_CONCURRENT_BRANCHES} branches and "
+                                 "iterations Workflows runs at once")
+    return limit
 
 
 def _parallel(step: m.ParallelStep, frame: Frame) -> str | None:

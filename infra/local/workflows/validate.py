@@ -8,7 +8,10 @@ step:
   subworkflow level" (https://cloud.google.com/workflows/docs/reference/syntax/steps).
 - A switch has at most 50 conditions (https://cloud.google.com/workflows/docs/reference/syntax/conditions).
 - A literal `concurrency_limit` is a positive integer: "Must be a positive integer and can be either a
-  literal value or an expression" (https://cloud.google.com/workflows/docs/reference/syntax/parallel-steps).
+  literal value or an expression" (https://cloud.google.com/workflows/docs/reference/syntax/parallel-steps),
+  and at most 20, the number of branches and iterations one execution runs at once (Workflows quotas and
+  limits page, https://cloud.google.com/workflows/quotas): a higher limit would only ever queue, so the
+  stack refuses it (an expression above 20 fails when it is evaluated, executor.py).
 - A for loop's value and index variables "must not be used in assignments or expressions outside of
   the loop. The same name can be used in multiple loops, as long as they are not nested"
   (https://cloud.google.com/workflows/docs/reference/syntax/iteration).
@@ -35,6 +38,9 @@ from dataclasses import dataclass, field
 
 from . import model as m
 from .errors import WorkflowSyntaxError
+
+# Workflows runs at most this many branches/iterations of one parallel step at once (quotas page).
+MAX_CONCURRENT_BRANCHES = 20
 
 MAX_SWITCH_CONDITIONS = 50
 _LOCAL = "(variables created in a for loop, a parallel branch or an except block are local to it)"
@@ -184,6 +190,9 @@ class _Walker:
         value = limit.raw
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise WorkflowSyntaxError(f"{step.path}: concurrency_limit must be a positive integer, got {value!r}")
+        if value > MAX_CONCURRENT_BRANCHES:
+            raise WorkflowSyntaxError(f"{step.path}: concurrency_limit {value} is above the {MAX_CONCURRENT_BRANCHES} "
+                                      "branches and iterations Workflows runs at once")
 
 
 def validate(workflow: m.Workflow) -> None:
