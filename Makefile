@@ -25,7 +25,7 @@ export STACK_DIR
 help:
 	@echo "make demo         run a pass1 batch end to end on the local stack"
 	@echo "make test         install, start the local stack, run the tests, stop the stack"
-	@echo "make reliability  only the reliability suite; rewrites reliability/report.json and the README table"
+	@echo "make reliability  only the reliability suite; rewrites reliability/report.json and docs/reliability.md's table"
 	@echo "make stack-up     start the local stack (writes $(STACK_DIR)/stack.env)"
 	@echo "make stack-down   stop every process the stack started"
 	@echo "make build        vendor shared/ into build/<function>/ for deploy"

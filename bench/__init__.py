@@ -2,5 +2,5 @@
 
     python -m bench [--sizes 10,100] [--out bench/results/latest.json] [--no-e2e]
 
-See bench/cli.py for the options and README.md (Performance) for what each figure covers.
+See bench/cli.py for the options and docs/performance.md for what each figure covers.
 """

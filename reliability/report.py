@@ -1,8 +1,8 @@
 """The reliability report: figures the reliability suite (tests/reliability) collects while it runs,
-written to reliability/report.json and shown as a table in README.md (between the markers below).
+written to reliability/report.json and shown as a table in docs/reliability.md (between the markers below).
 
     python -m reliability.report            # print the table of reliability/report.json
-    python -m reliability.report --readme   # refresh README.md's table from reliability/report.json
+    python -m reliability.report --docs     # refresh docs/reliability.md's table from reliability/report.json
 
 The suite writes the report itself at the end of a complete run (`make reliability`, or `make test`);
 a partial run (-k, one file) leaves the committed figures alone.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT_PATH = ROOT / "reliability" / "report.json"
-README_PATH = ROOT / "README.md"
+DOC_PATH = ROOT / "docs" / "reliability.md"
 BEGIN = "<!-- reliability-report:begin -->"
 END = "<!-- reliability-report:end -->"
 COMMAND = "make reliability   # or: .venv/bin/python -m pytest tests/reliability"
@@ -96,7 +96,7 @@ def write_report(report: dict, path: Path = REPORT_PATH) -> None:
 
 
 def render_table(report: dict) -> str:
-    """The README table of a report."""
+    """The table of a report, as docs/reliability.md shows it."""
     rows = [
         ("faults injected / survived", f"{report['faults_injected']} / {report['faults_survived']}"),
         ("bad inputs tried / handled", f"{report['bad_inputs_tried']} / {report['bad_inputs_handled']}"),
@@ -115,9 +115,9 @@ def render_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def refresh_readme(report: dict, path: Path = README_PATH) -> bool:
-    """Replace only the block between the markers; True when the README changed. A README
-    without the markers is left alone."""
+def refresh_readme(report: dict, path: Path = DOC_PATH) -> bool:
+    """Replace only the block between the markers of docs/reliability.md (the name is older than
+    that page); True when the page changed. A page without the markers is left alone."""
     text = path.read_text()
     start, end = text.find(BEGIN), text.find(END)
     if start < 0 or end < start:
@@ -131,8 +131,8 @@ def refresh_readme(report: dict, path: Path = README_PATH) -> bool:
 
 def main(argv: list[str]) -> int:
     report = json.loads(REPORT_PATH.read_text())
-    if argv[:1] == ["--readme"]:
-        print("README.md updated" if refresh_readme(report) else "README.md already current")
+    if argv[:1] in (["--docs"], ["--readme"]):  # --readme: the older name of --docs
+        print(f"{DOC_PATH.name} updated" if refresh_readme(report) else f"{DOC_PATH.name} already current")
     else:
         print(render_table(report))
     return 0 if report["rows_lost"] == 0 and report["rows_doubled"] == 0 else 1

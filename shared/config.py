@@ -17,7 +17,7 @@ from shared.errors import InternalError
 @dataclass(frozen=True)
 class Settings:
     """Deployment-wide settings. Every field has an environment variable of the same name in
-    upper case (README: Configuration)."""
+    upper case (docs/configuration.md)."""
 
     project: str
     location: str = "us-central1"

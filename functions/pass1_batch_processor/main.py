@@ -1,4 +1,4 @@
-"""HTTP entry point of pass1_batch_processor (README: API reference).
+"""HTTP entry point of pass1_batch_processor (docs/api.md).
 
 Streams a Vertex AI batch job's prediction*.jsonl output into BigQuery exactly once; the work is in
 the pass1_processor package beside this file, imported on first call to keep cold start short.

@@ -1,4 +1,4 @@
-"""HTTP entry point of poll_status (README: API reference).
+"""HTTP entry point of poll_status (docs/api.md).
 
 Tells a caller where a run stands, from Vertex AI and Firestore, and moves its state on; without a
 run_id it sweeps every active run (Cloud Scheduler). `follow=true` streams the run's events (SSE,

@@ -1,4 +1,4 @@
-"""HTTP entry point of submit_batch (README: API reference).
+"""HTTP entry point of submit_batch (docs/api.md).
 
 Prepares the model requests of a run and creates its Vertex AI batch prediction job(s), once per
 (run_id, batch_type); the work is in the batch_submit package beside this file.

@@ -1,1 +1,1 @@
-"""`python -m tools.runs watch|list|show`: follow and inspect runs through poll_status (README: Run events)."""
+"""`python -m tools.runs watch|list|show`: follow and inspect runs through poll_status (docs/run-events.md)."""

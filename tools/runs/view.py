@@ -129,7 +129,7 @@ def short_file(uri: str) -> str:
 
 
 def event_line(event: dict) -> str:
-    """One plain line per event (the non-interactive display and the README transcript)."""
+    """One plain line per event (the non-interactive display and the transcript in docs/run-events.md)."""
     when = parse_time(event.get("timestamp"))
     stamp = when.strftime("%H:%M:%S") if when else "--:--:--"
     kind = event.get("type")

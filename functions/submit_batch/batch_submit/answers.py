@@ -1,4 +1,4 @@
-"""The answers of submit_batch (the workflow author's contract; README: API reference)."""
+"""The answers of submit_batch (the workflow author's contract; docs/api.md)."""
 
 from __future__ import annotations
 
