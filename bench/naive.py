@@ -1,9 +1,9 @@
-"""Stage 2, the naive path as the original design describes it (design seed 004, sequence diagram):
+"""Stage 2, the naive path as the original design describes it (its sequence diagram):
 
 the whole file downloaded as one string, split into lines, json.loads of each line (a regex when it
 does not parse), json_repair on every model text (`safe_repair_json`), the repaired texts parsed,
 keys decoded, the lookup answered from memory (as in stage 3), every row built into one list and
-serialized as insert_rows_json would send it. Rows are kept until the end, as the seed does.
+serialized as insert_rows_json would send it. Rows are kept until the end, as the original design does.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ HTTP until the run completes. Figures:
   (bench/cpu.py) over the same lines in one file; e2e_cpu_ratio;
 - rss_growth_mib: the processor's RSS, sampled from outside, peak minus base (bench/e2e.py);
 - cost: bench/cost.py at 100k, 1M and 10M transcripts, every assumption listed.
-Targets (issue 12) are printed with the figures; nothing is asserted.
+Targets (of the set-based write path) are printed with the figures; nothing is asserted.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ class Config:
     dataset: str = "call_analytics"
     bq_location: str = "US"
     model: str = "gemini-2.5-flash"
-    # Failover (seed 002) to a lighter model in the same region by default: the buckets, the service
+    # Failover to a lighter model in the same region by default: the buckets, the service
     # agent's grants and data residency stay as they are. Set a region here to fail over across regions.
     fallback_model: str = "gemini-2.5-flash-lite"
     fallback_region: str = ""
@@ -271,7 +271,7 @@ def bigquery(cfg: Config) -> list[Step]:
 
 
 def pubsub(cfg: Config) -> list[Step]:
-    """The run-events topic. Subscribers (email, chat) are the user's: README, Run events."""
+    """The run-events topic. Subscribers (email, chat) are the user's: docs/run-events.md."""
     return [Step(f"Pub/Sub topic {cfg.events_topic}",
                  gcloud(cfg, "pubsub", "topics", "create", cfg.events_topic),
                  unless=gcloud(cfg, "pubsub", "topics", "describe", cfg.events_topic))]

@@ -83,7 +83,7 @@ def _parse_body(request, method: str, max_bytes: int) -> dict:
 
 
 def error_payload(err: PipelineError, ctx_request_id: str, elapsed: float) -> dict:
-    """The error shape of every function (seed 003)."""
+    """The error shape of every function (docs/api.md)."""
     return {
         "status": "error",
         "error": {"code": err.code, "message": err.message, "details": err.details},

@@ -4,7 +4,7 @@ A thin wrapper used by submit_batch and poll_status: create / get / list-by-labe
 API call under shared.retry (transient errors only), each job answered as a plain dict (job_to_dict)
 in one shape whatever the API's JSON left out. REST rather than google-cloud-aiplatform: importing
 its JobServiceClient alone cost about 1 s of every cold start. The job states are kept here,
-explicitly: client libraries disagree on which states are final (reference: gcp-facts, "Job states").
+explicitly: client libraries disagree on which states are final (Vertex AI's JobState reference).
 
 Labels carry a run's identity (run_id, batch_type, attempt, shard) so that a job orphaned by a crash
 between "create" and "record" can be found again with a list filter. Label values allow only

@@ -1194,7 +1194,7 @@ def test_pass1_refuses_to_start_without_a_required_argument(server):
 
 @pytest.mark.parametrize("env", [{}, {"PASS1_BATCH_PROCESSOR_URL": ""}])
 def test_pass1_without_a_url_fails_before_any_call_naming_the_argument_and_its_variable(server, env):
-    """Issue 11, fault 1: an unset URL variable reads as "" (sys.get_env takes string defaults only),
+    """A fault pass1.yaml once had: an unset URL variable reads as "" (sys.get_env takes string defaults only),
     which the workflow refuses by name, instead of a TypeError in init on every execution."""
     execution = pass1(server)
     del execution.args["process_url"]

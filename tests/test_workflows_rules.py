@@ -1,4 +1,4 @@
-"""Rules the real Cloud Workflows enforces, enforced by the local executor too (issue 11).
+"""Rules the real Cloud Workflows enforces, enforced by the local executor too.
 
 Each test hands the loader a small definition that breaks one documented rule and asserts the exact
 refusal: WorkflowSyntaxError at load time, naming the step. Where a rule can only be decided while
@@ -54,7 +54,7 @@ def assign(name: str, **values) -> dict:
 
 
 def test_pass1_loads_under_every_rule():
-    """Issue 11, faults 1 and 2: sys.get_env with a null default, `unit` assigned outside the loop
+    """Two faults pass1.yaml once had: sys.get_env with a null default, `unit` assigned outside the loop
     that uses it as loop variable; both are refused now, so the file must be free of them."""
     workflow = load_workflow(PASS1)
     assert workflow.params == ["args"]
@@ -85,7 +85,8 @@ def test_a_loop_variable_read_after_its_loop_is_refused():
 
 
 def test_a_loop_variable_assigned_inside_another_loop_is_refused():
-    """Fault 2 of issue 11 in small: a unit built in one loop, then the loop variable of the next."""
+    """The second fault pass1.yaml once had, in small: a unit built in one loop, then the loop
+    variable of the next."""
     steps = [
         assign("init", units=[]),
         loop("split", "output", [assign("add", unit="${output}", units="${list.concat(units, unit)}")]),

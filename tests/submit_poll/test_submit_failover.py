@@ -1,4 +1,4 @@
-"""Backoff and failover (seed 002): 429s on the primary model are retried, then the job is created
+"""Backoff and failover: 429s on the primary model are retried, then the job is created
 on the fallback model, and the run says which model and region served. The primary's circuit stays
 open for the next run."""
 

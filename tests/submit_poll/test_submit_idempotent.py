@@ -1,4 +1,4 @@
-"""Create or get (seed 000): a run is submitted once, whatever arrives twice or at once; a FAILED
+"""Create or get: a run is submitted once, whatever arrives twice or at once; a FAILED
 run is submitted again only when forced."""
 
 from __future__ import annotations

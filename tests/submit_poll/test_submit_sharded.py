@@ -1,5 +1,5 @@
 """A table source at scale: planned by BigQuery into shards, written shard by shard within a time
-budget, resumed call after call until every shard has its job (issue 13).
+budget, resumed call after call until every shard has its job.
 
 The calls run in this process against the stack's emulators (the same code as the deployed function)
 so that the budget's clock can be injected: it advances 100 s per shard written (and at nothing

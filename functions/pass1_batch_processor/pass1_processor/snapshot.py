@@ -3,7 +3,7 @@
 On the run's first processor call, the key indexes submit wrote beside the input shards of the
 run's prediction files (shared/layout.py) are read, their tokens written as NDJSON objects, loaded
 into the run's keys table (one load job), and the snapshot built by one CTAS joining the lookup
-table to those tokens (statements.snapshot_sql: seed 004's matching rules). Both jobs have ids
+table to those tokens (statements.snapshot_sql: the lookup matching rules). Both jobs have ids
 derived from the scope and the key indexes: a racing first call or a replay waits on the same jobs.
 What was built is recorded once on the scope document (a transaction: the first record stays), with
 the run's processed_at lower bound (`since`) that every MERGE's ON clause uses.
@@ -11,7 +11,7 @@ the run's processed_at lower bound (`since`) that every MERGE's ON clause uses.
 Every file's MERGE joins the snapshot, so reruns and late chunks see the same enrichment. A file
 whose key index was not part of the snapshot (a hand-made directory without key indexes, or an
 output directory that joined the run later) joins the lookup table directly, restricted to its own
-staged tokens: one lookup scan for that file, said in the README.
+staged tokens: one lookup scan for that file, said in docs/architecture.md.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The SQL of the write path, as pure functions of table names and column lists (unit-tested).
 
-- snapshot: the lookup rows of the run's tokens, once per run (CTAS). Seed 004's matching rules:
+- snapshot: the lookup rows of the run's tokens, once per run (CTAS). The lookup matching rules:
   rows are matched on token *and* interaction id (a token with several rows matches only the row of
   its interaction); several rows for one pair keep one, deterministically (the smallest JSON text of
   its enrichment columns, as the per-chunk lookup used to pick).

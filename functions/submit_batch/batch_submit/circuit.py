@@ -1,4 +1,4 @@
-"""A circuit breaker per (model, location), shared by every instance through Firestore (seed 002).
+"""A circuit breaker per (model, location), shared by every instance through Firestore (the failover design).
 
 Each transient failure of a call to a target counts; `threshold` consecutive failures open the
 circuit for `open_seconds`, during which callers go straight to the fallback. After that one call may

@@ -1,4 +1,4 @@
-"""Claim a run for submission (seed 000: create or get, in one transaction).
+"""Claim a run for submission (create or get, in one transaction).
 
 - No record yet: it is created in PENDING_SUBMISSION with our lease, in the same transaction.
 - SUBMITTED, RUNNING, PENDING_PROCESSING, PROCESSING, COMPLETED: nothing to do; the caller answers

@@ -20,7 +20,7 @@ DEFAULT_MAX_TRANSCRIPT_CHARS = 100_000
 # retry_failed stops after this many attempts of a run in total (the first submission is attempt 1).
 DEFAULT_MAX_ATTEMPTS = 3
 # Consecutive transient failures of one (model, location) before its circuit opens, and how long it
-# stays open before one call may try it again (seed 002: three failures, then the fallback).
+# stays open before one call may try it again (the failover design: three failures, then the fallback).
 DEFAULT_CIRCUIT_THRESHOLD = 3
 DEFAULT_CIRCUIT_OPEN_SECONDS = 300.0
 # A submitter's claim on a run; longer than the function's 540 s timeout, so a live submitter is
@@ -47,7 +47,7 @@ class SubmitConfig:
     SUBMIT_WAIT_SECONDS, MAX_REQUESTS_PER_RUN, SUBMIT_TIME_BUDGET_SECONDS, PROMPT_VERSION_<BATCH_TYPE>."""
 
     model: str = "gemini-2.5-flash"
-    # Failover target (seed 002). Set it equal to the primary to disable failover.
+    # Failover target. Set it equal to the primary to disable failover.
     fallback_model: str = "gemini-2.5-flash-lite"
     fallback_location: str | None = None  # None: the primary location
     max_requests_per_job: int = VERTEX_MAX_REQUESTS_PER_JOB
