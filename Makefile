@@ -1,6 +1,6 @@
 # Two commands set everything up on a fresh machine:
 #   make demo   runs the main job end to end on the local stack
-#   make test   installs, starts the stack, runs the tests, stops the stack
+#   make test   installs, lints, starts the stack, runs the tests, stops the stack
 # Every target installs what it needs first.
 
 SHELL := /bin/bash
@@ -20,11 +20,12 @@ PYTEST_ARGS ?=
 
 export STACK_DIR
 
-.PHONY: help install stack-up stack-down stack-status test reliability demo build bench deploy clean
+.PHONY: help install stack-up stack-down stack-status lint test reliability demo build bench deploy clean
 
 help:
 	@echo "make demo         run a pass1 batch end to end on the local stack"
-	@echo "make test         install, start the local stack, run the tests, stop the stack"
+	@echo "make test         install, lint, start the local stack, run the tests, stop the stack"
+	@echo "make lint         ruff (pyflakes, pycodestyle, isort, bugbear) and mypy on shared/ and functions/"
 	@echo "make reliability  only the reliability suite; rewrites reliability/report.json and docs/reliability.md's table"
 	@echo "make stack-up     start the local stack (writes $(STACK_DIR)/stack.env)"
 	@echo "make stack-down   stop every process the stack started"
@@ -63,7 +64,12 @@ stack-status: install
 build: install
 	$(PY) -m infra.build
 
-test: install
+# Settings in pyproject.toml.
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+test: install lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Crashes, service faults, concurrency, hostile input, security (also part of make test).
