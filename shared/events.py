@@ -255,7 +255,7 @@ def apply(transaction, ref, before: dict | None, changes: dict, explicit: Iterab
                "attempt": record.get("attempt")}
         transaction.set(ref.collection(EVENTS_COLLECTION).document(event_doc_id(seq)), doc)
         if event.type in NOTIFY_TYPES and outbox is not None:
-            oid = outbox_id(record.get("batch_type"), record.get("run_id"), seq)
+            oid = outbox_id(record["batch_type"], record["run_id"], seq)
             transaction.set(outbox.document(oid), {
                 "id": oid, "run_id": record.get("run_id"), "batch_type": record.get("batch_type"),
                 "event": event.type, "sequence": seq, "summary": scrub(event.fields), "created_at": now,

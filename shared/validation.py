@@ -4,7 +4,7 @@ caller's 400 says exactly what to fix."""
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from typing import Any, Iterable, Literal, overload
 
 from shared.errors import ValidationError
 
@@ -20,6 +20,17 @@ def require_object(body: Any) -> dict:
     return body
 
 
+# The overloads tell the type checker what the code guarantees: a required field, or one with a
+# default, is never None.
+@overload
+def get_str(body: dict, field: str, *, required: Literal[True], default: str | None = None,
+            pattern: re.Pattern | None = None, max_len: int = 1024) -> str: ...
+@overload
+def get_str(body: dict, field: str, *, required: bool = False, default: str,
+            pattern: re.Pattern | None = None, max_len: int = 1024) -> str: ...
+@overload
+def get_str(body: dict, field: str, *, required: bool = False, default: str | None = None,
+            pattern: re.Pattern | None = None, max_len: int = 1024) -> str | None: ...
 def get_str(body: dict, field: str, *, required: bool = False, default: str | None = None,
             pattern: re.Pattern | None = None, max_len: int = 1024) -> str | None:
     """A string field, stripped; None (or default) when absent and not required."""
@@ -39,6 +50,12 @@ def get_str(body: dict, field: str, *, required: bool = False, default: str | No
     return value
 
 
+@overload
+def get_int(body: dict, field: str, *, default: int, minimum: int | None = None,
+            maximum: int | None = None) -> int: ...
+@overload
+def get_int(body: dict, field: str, *, default: int | None = None, minimum: int | None = None,
+            maximum: int | None = None) -> int | None: ...
 def get_int(body: dict, field: str, *, default: int | None = None, minimum: int | None = None,
             maximum: int | None = None) -> int | None:
     value = body.get(field)
@@ -51,6 +68,12 @@ def get_int(body: dict, field: str, *, default: int | None = None, minimum: int 
     return value
 
 
+@overload
+def get_float(body: dict, field: str, *, default: float, minimum: float | None = None,
+              maximum: float | None = None) -> float: ...
+@overload
+def get_float(body: dict, field: str, *, default: float | None = None, minimum: float | None = None,
+              maximum: float | None = None) -> float | None: ...
 def get_float(body: dict, field: str, *, default: float | None = None, minimum: float | None = None,
               maximum: float | None = None) -> float | None:
     value = body.get(field)
@@ -71,6 +94,10 @@ def get_bool(body: dict, field: str, *, default: bool = False) -> bool:
     return value
 
 
+@overload
+def get_choice(body: dict, field: str, choices: Iterable[str], *, default: str) -> str: ...
+@overload
+def get_choice(body: dict, field: str, choices: Iterable[str], *, default: str | None = None) -> str | None: ...
 def get_choice(body: dict, field: str, choices: Iterable[str], *, default: str | None = None) -> str | None:
     choices = tuple(choices)
     value = get_str(body, field, default=default)
@@ -90,6 +117,10 @@ def get_str_list(body: dict, field: str, *, max_items: int = 10_000, max_len: in
     return value
 
 
+@overload
+def run_identity(body: dict, *, required: Literal[True]) -> tuple[str, str]: ...
+@overload
+def run_identity(body: dict, *, required: bool) -> tuple[str | None, str | None]: ...
 def run_identity(body: dict, *, required: bool) -> tuple[str | None, str | None]:
     """(run_id, batch_type) validated; batch_type defaults to pass1 when a run_id is given."""
     run_id = get_str(body, "run_id", required=required, pattern=RUN_ID_PATTERN)

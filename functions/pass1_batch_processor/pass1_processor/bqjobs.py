@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from shared.errors import TRANSIENT_REASONS, InternalError, is_transient
 from shared.faults import crash_point
@@ -49,7 +49,7 @@ class JobCounter:
 class Jobs:
     """Submits the write path's jobs through one client, counting them."""
 
-    client: object
+    client: Any  # google.cloud.bigquery.Client
     counter: JobCounter = field(default_factory=JobCounter)
 
     def query(self, sql: str, params: Sequence, base_id: str, kind: str = "query") -> object:

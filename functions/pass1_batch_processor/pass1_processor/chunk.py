@@ -78,7 +78,9 @@ def _sort_outcomes(plan: RowPlan, chunk: Chunk) -> tuple[list[Record], list[Dead
     """Records and dead letters of the chunk, in line order, and the token counts of both, in one
     pass. A record not prepared yet (filework prepares them as they are extracted) is prepared here,
     and may turn into a dead letter."""
-    records, dead, counts = [], [], Counts()
+    records: list[Record] = []
+    dead: list[DeadLetter] = []
+    counts = Counts()
     prompt = candidates = total = 0
     for index, outcome in enumerate(chunk.outcomes):
         if type(outcome) is Record and outcome.fragment is None:

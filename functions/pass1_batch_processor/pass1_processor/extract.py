@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -139,7 +139,7 @@ def _response_tail(raw: bytes) -> dict | None:
 
 
 def _from_object(obj: dict, raw: bytes, line_number: int, keys: KeyIndex | None) -> Record | DeadLetter:
-    key = find_key(obj)
+    key: Any = find_key(obj)  # any JSON value; a str once decode_key accepted it
     if key is None:
         key, problem = _indexed_key(_row_id(obj), keys)
         if key is None:
@@ -159,7 +159,8 @@ def _from_object(obj: dict, raw: bytes, line_number: int, keys: KeyIndex | None)
         feedback = response.get("promptFeedback")
         block = feedback.get("blockReason") if isinstance(feedback, dict) else None
         if block:
-            return _dead(line_number, PROMPT_BLOCKED, _blocked_detail(block, feedback), key, raw, None, *usage)
+            return _dead(line_number, PROMPT_BLOCKED, _blocked_detail(block, feedback), key, raw, None,  # type: ignore[arg-type]
+                         *usage)
     if finish in FILTERED_FINISH:
         return _dead(line_number, FILTERED_FINISH[finish], _filtered_detail(finish, first), key, raw, None, *usage)
     text = _text(first)
@@ -256,7 +257,7 @@ def _from_regex(raw: bytes, line_number: int, keys: KeyIndex | None) -> Record |
         return _dead(line_number, "unparseable_line", "the line does not parse and has no response", key, raw)
     tail = raw[response.end():]  # the echoed request has text parts too: only the response's count
     texts = [_unescape(m.group(1)) for m in TEXT_RE.finditer(tail)]
-    usage = tuple(_regex_int(pattern, tail) for pattern in COUNT_RES)
+    usage: Any = tuple(_regex_int(pattern, tail) for pattern in COUNT_RES)  # prompt, candidates, total
     finish, version, block = FINISH_RE.search(tail), VERSION_RE.search(tail), BLOCK_RE.search(tail)
     finish_text = finish.group(1).decode() if finish else None
     if block and not texts:
@@ -268,7 +269,7 @@ def _from_regex(raw: bytes, line_number: int, keys: KeyIndex | None) -> Record |
     if not texts or any(t is None for t in texts):
         return _dead(line_number, "unparseable_line", "the line does not parse; no model text recovered",
                      key, raw, None, *usage)
-    parsed = parse_model_text("".join(texts))
+    parsed = parse_model_text("".join(texts))  # type: ignore[arg-type]  # no None left (checked above)
     if parsed.payload is None:
         return _dead(line_number, *_unparsed(parsed, finish_text), key, raw, None, *usage)
     ck = decode_key(key)

@@ -8,10 +8,11 @@ file is staged to its end, its rows go to BigQuery (filemerge.py) and the checkp
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from pass1_processor.checkpoint import Checkpoint, CheckpointStore, FileBusy, LeaseLost, Pending
 from pass1_processor.chunk import Chunk, WriteTarget, process_chunk
@@ -55,8 +56,8 @@ class FileWorker:
     budget: Budget
     memory: MemoryWatch
     chunk_max_bytes: int
-    storage: object
-    log: object
+    storage: Any
+    log: Any
     chunks_written: list = field(default_factory=list)
     input_bucket: str = ""  # where the key indexes are (keyindex.py)
 
@@ -137,6 +138,7 @@ def _fill(chunk: Chunk, lines: Iterator[Line], max_lines: int | None, max_bytes:
     if until is not None and until <= chunk.start:
         return
     count = size = 0
+    max_lines = max_lines if max_lines is not None else sys.maxsize  # None only with `until` (a replay)
     end, last = chunk.end, chunk.last_line
     append = chunk.outcomes.append  # a local: this loop runs once per line of the file
     try:

@@ -114,7 +114,7 @@ class KeyIndex:
             self._problem = f"no key index at {index.uri}"
             return
         self._table = load_table(blob_fetcher(blob, blob.generation), int(blob.size or 0),
-                                 *attempt_and_shard(shard_input))
+                                 *attempt_and_shard(shard_input))  # type: ignore[misc]  # laid out: checked above
 
 
 def load_table(fetch: Fetch, size: int, attempt: int, shard: int) -> KeyTable:

@@ -68,7 +68,7 @@ def iter_lines(fetch: Fetch, size: int, offset: int, line_number: int, *,
             cursor = start_of_block + newline + 1
             if skipping:
                 skipping = False
-                yield Line(long_start.number, long_start.data, cursor, True)
+                yield Line(long_start.number, long_start.data, cursor, True)  # type: ignore[union-attr]
             else:
                 end = newline - 1 if newline > start and data[newline - 1] == CR else newline
                 yield Line(line_number, data[start:end], cursor)
@@ -81,6 +81,6 @@ def iter_lines(fetch: Fetch, size: int, offset: int, line_number: int, *,
                 skipping, long_start = True, Line(line_number, carry[:max_line], 0, True)
             carry = b""
     if skipping:
-        yield Line(long_start.number, long_start.data, size, True)
+        yield Line(long_start.number, long_start.data, size, True)  # type: ignore[union-attr]
     elif carry:
         yield Line(line_number, carry[:-1] if carry.endswith(b"\r") else carry, size)

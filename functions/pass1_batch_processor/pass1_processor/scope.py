@@ -44,13 +44,14 @@ class Scope:
 
     @property
     def completed(self) -> bool:
-        return bool(self.record) and self.record.get("state") == JobState.COMPLETED
+        return self.record is not None and self.record.get("state") == JobState.COMPLETED
 
 
 def resolve_scope(config: ProcessorConfig, firestore, store: JobStore | None) -> Scope:
     """The scope of this call; raises NotFound (unknown run, no directories) or Conflict (state)."""
     if config.run_id is None:
         return _adhoc_scope(config, firestore)
+    assert store is not None  # a run's scope always comes with its store
     record = store.require(config.run_id, config.batch_type)
     state = record.get("state")
     if state != JobState.COMPLETED and state not in processable_states(config, record):
@@ -68,7 +69,7 @@ def resolve_scope(config: ProcessorConfig, firestore, store: JobStore | None) ->
 
 def processable_states(config: ProcessorConfig, record: dict | None) -> frozenset[str]:
     """The states this call may process from: FAILED too when asked to resume a processing failure."""
-    failed_here = bool(record) and (record.get("last_error") or {}).get("stage") == PROCESSING_STAGE
+    failed_here = record is not None and (record.get("last_error") or {}).get("stage") == PROCESSING_STAGE
     if config.resume_failed and failed_here:
         return PROCESSABLE_STATES | {JobState.FAILED}
     return PROCESSABLE_STATES

@@ -55,7 +55,7 @@ def merge_jobs(record_jobs: list[dict], fresh: dict[str, dict]) -> list[dict]:
     """The record's jobs with the refreshed fields of those in `fresh` (by name), and per-job progress."""
     merged = []
     for job in record_jobs:
-        update = fresh.get(job.get("name"))
+        update = fresh.get(job.get("name", ""))
         if update is not None:
             job = {**job, **{key: update.get(key) for key in REFRESHED if key in update}}
             job["progress"] = job_progress(job)

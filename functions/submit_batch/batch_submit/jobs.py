@@ -10,6 +10,7 @@ from typing import Callable
 from shared.errors import UpstreamUnavailable, is_transient
 from shared import layout
 from shared.faults import crash_point
+from shared.identifiers import GcsPath
 from shared.logs import Logger
 from shared.vertex import CANCELLED_JOB_STATES, FAILED_JOB_STATES, VertexJobs, run_labels
 
@@ -33,7 +34,7 @@ class RunAttempt:
     run_id: str
     batch_type: str
     attempt: int
-    output_base: object  # GcsPath
+    output_base: GcsPath
 
 
 def targets(model: str, location: str, fallback_model: str | None, fallback_location: str | None) -> list[Target]:

@@ -73,7 +73,7 @@ def request_entries(records: Iterable[dict], prompt: PromptSpec, max_chars: int,
             stats.skipped[reason] += 1
             continue
         phone, interaction = _text(record["phone_number_token"]), _text(record["interaction_id"])
-        key = encode_key(phone, interaction)
+        key = encode_key(phone, interaction)  # type: ignore[arg-type]  # skip_reason: both present
         if key == previous_key:
             stats.skipped[DUPLICATE] += 1
             continue

@@ -13,7 +13,7 @@ of failed keys at a time (about 150 bytes a key); the shard itself is streamed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator
 
 import orjson
 
@@ -81,7 +81,7 @@ def _failed_keys(uris: tuple[str, ...], storage, stats: PrepareStats) -> set[str
     for raw in _lines(uris, storage):
         try:
             value = orjson.loads(raw)
-            key = value.get("key") if isinstance(value, dict) else None
+            key: Any = value.get("key") if isinstance(value, dict) else None  # a str once decode_key accepted it
             decode_key(key)
         except (orjson.JSONDecodeError, BadKey):
             stats.skipped[INVALID_RECORD] += 1

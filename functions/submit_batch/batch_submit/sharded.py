@@ -175,6 +175,7 @@ def _resume_or_plan(deps, req, owner, attempt, prompt, record, params, client, b
         _save(deps, req, owner, progress)  # the job id first: a call that times out leaves it to the next
         job = planner.start_plan(client, req.source, table, line_overhead(prompt, attempt), req.max_transcript_chars,
                                  progress.plan_job)
+    assert progress is not None  # a running plan job is only found through the saved progress
     if not planner.wait_plan(job, budget.remaining()):
         return progress
     sums = planner.bucket_sums(client, table)

@@ -66,13 +66,13 @@ class ShardWriter:
         self._attempt = attempt
         self._max_requests = max_requests
         self._max_bytes = max_bytes
-        self._stream = None
-        self._keys = None
+        self._stream: Any = None  # the open uploads of the current shard and of its key index
+        self._keys: Any = None
         self.shards: list[Shard] = []
 
     def write(self, entry: RequestEntry) -> bool:
         """Place one request; False when its line alone exceeds max_bytes (it is not written)."""
-        current = self.shards[-1] if self._stream is not None else None
+        current: Any = self.shards[-1] if self._stream is not None else None  # None: fresh
         fresh = current is None or current.requests >= self._max_requests
         # Row ids have a fixed width: the line is as long wherever it lands.
         rid = row_id(self._attempt, len(self.shards) if fresh else current.index, 1 if fresh else current.requests + 1)
@@ -140,8 +140,8 @@ class PlannedShardWriter:
         self._attempt = attempt
         self._max_requests = max_requests
         self._max_bytes = max_bytes
-        self._stream = None
-        self._keys = None
+        self._stream: Any = None  # the open uploads of the shard and of its key index
+        self._keys: Any = None
         self.shard = Shard(index, self._path.uri)
 
     def write(self, entry: RequestEntry) -> bool:
