@@ -53,7 +53,8 @@ def estimate(lines: int, files: int, a: dict = ASSUMPTIONS) -> dict:
     merge = files * (max(floor, per_file * a["staged_row_bytes"])
                      + max(floor, snapshot_rows * a["snapshot_row_bytes"])
                      + max(floor, run_rows_seen * a["output_on_bytes"]))
-    tally = files * (max(floor, run_rows_seen * a["output_tally_bytes"]) + max(floor, per_file * a["staging_key_bytes"]))
+    tally = files * (max(floor, run_rows_seen * a["output_tally_bytes"])
+                     + max(floor, per_file * a["staging_key_bytes"]))
     reconcile = max(floor, lines * a["output_tally_bytes"])
     total = snapshot + merge + tally + reconcile
     usd = total / 1024 ** 4 * a["usd_per_tib"]

@@ -71,7 +71,7 @@ class BenchTables:
         files = {"lookup": "interaction_lookup.json", "out": "pass1_analysis.json", "dead": "pass1_dead_letter.json"}
         from google.cloud import bigquery
 
-        for kind, name in self.names.items():
+        for kind in self.names:
             schema = provision.load_schema(provision.SCHEMA_DIR / files[kind])
             self.client.create_table(bigquery.Table(self.ref(kind), schema=schema))
 

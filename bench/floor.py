@@ -2,7 +2,8 @@
 
 Read the file in the reader's window size, cut each line out of it as the reader does, orjson-parse
 each line and the model text inside it, and decode the composite key (shared/keys.py). Nothing is
-kept: no rows, no repair, no lookup. Its throughput is the physical reference the processor's CPU stage is compared with.
+kept: no rows, no repair, no lookup. Its throughput is the physical reference the processor's CPU stage
+is compared with.
 """
 
 from __future__ import annotations

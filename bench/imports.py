@@ -44,8 +44,8 @@ def import_seconds(name: str, package: str) -> dict:
     """One fresh interpreter, laid out as the deployed function (its folder, then the repo for shared/)."""
     folder = REPO_ROOT / "functions" / name
     env = {"PYTHONPATH": f"{folder}:{REPO_ROOT}", "PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "0"}
-    out = subprocess.run([sys.executable, "-c", PROBE, package, *CLIENT_LIBRARIES[name]], cwd=folder, env=env, capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", PROBE, package, *CLIENT_LIBRARIES[name]], cwd=folder, env=env,
+                         capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
 
 

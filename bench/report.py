@@ -92,7 +92,8 @@ def table(summary: dict) -> str:
     for size, stages in summary["figures"].items():
         for stage, f in stages.items():
             lines.append(f"{size:>8} {stage:<6} {_num(f['lines_per_s']):>10} {_num(f['mb_per_s'], 1):>8} "
-                         f"{_num(f['seconds'], 2):>9} {_num(f['rss_peak_mib'], 1):>13} {_num(f['rss_growth_mib'], 1):>11}")
+                         f"{_num(f['seconds'], 2):>9} {_num(f['rss_peak_mib'], 1):>13} "
+                         f"{_num(f['rss_growth_mib'], 1):>11}")
     lines.append("")
     ref = summary["reference_size_mb"]
     lines.append(f"at {ref} MB: cpu/floor {_num(summary['ratio_floor'], 2)} (target >= {TARGET_RATIO_FLOOR}), "
@@ -111,7 +112,8 @@ def table(summary: dict) -> str:
         if not e2e:
             continue
         http = e2e["http"]
-        lines.append(f"e2e {size} MB: upload {e2e['upload_seconds']:.2f} s, lookup seed {e2e['seed_lookup_seconds']:.2f} s "
+        lines.append(f"e2e {size} MB: upload {e2e['upload_seconds']:.2f} s, "
+                     f"lookup seed {e2e['seed_lookup_seconds']:.2f} s "
                      f"(not counted); processor {http['seconds']:.2f} s wall over {http['calls']} call(s) "
                      f"({http['processor_seconds']:.2f} s by its own clock); {http['inserted_rows']} rows answered, "
                      f"{e2e['rows_in_bigquery']} in BigQuery")

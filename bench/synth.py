@@ -162,8 +162,8 @@ def build_pool(config: SynthConfig) -> dict[str, list[tuple[str, str]]]:
         pool[kind] = []
         for j in range(POOL_SIZE[kind]):
             item = next(transcripts)
-            row = InputRow(f"{kind}:{j}", {"key": KEY_MARK,
-                                           "request": _request(prompt, item.transcript["transcript"], config.full_echo)})
+            request = _request(prompt, item.transcript["transcript"], config.full_echo)
+            row = InputRow(f"{kind}:{j}", {"key": KEY_MARK, "request": request})
             text = json.dumps(responses.output_line(row, MODEL, settings, FIXED_NOW), ensure_ascii=False)
             before, after = text.split(f'"{KEY_MARK}"')
             pool[kind].append((before + '"', '"' + after))

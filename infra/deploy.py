@@ -279,7 +279,9 @@ def pubsub(cfg: Config) -> list[Step]:
 
 def iam(cfg: Config) -> list[Step]:
     """Least privilege: project roles only where no narrower resource exists."""
-    sa = lambda n: f"serviceAccount:{cfg.sa_email(n)}"
+    def sa(name: str) -> str:
+        return f"serviceAccount:{cfg.sa_email(name)}"
+
     vertex_agent = f"serviceAccount:{service_agent('aiplatform.googleapis.com')}"
     project_roles = [
         ("sa-submit-batch", "roles/aiplatform.user"),      # create batch prediction jobs
@@ -301,7 +303,8 @@ def iam(cfg: Config) -> list[Step]:
         (cfg.input_bucket, sa("sa-submit-batch"), "roles/storage.objectAdmin"),   # write requests (overwrite on retry)
         (cfg.output_bucket, sa("sa-submit-batch"), "roles/storage.objectViewer"), # read set-aside requests
         (cfg.output_bucket, sa("sa-pass1-processor"), "roles/storage.objectAdmin"),  # read output, write retry files
-        (cfg.input_bucket, sa("sa-pass1-processor"), "roles/storage.objectViewer"), # key indexes: keys of keyless output lines, lookup snapshot
+        # key indexes: the keys of keyless output lines, the lookup snapshot's tokens
+        (cfg.input_bucket, sa("sa-pass1-processor"), "roles/storage.objectViewer"),
         (cfg.output_bucket, sa("sa-poll-status"), "roles/storage.objectViewer"),  # list prediction files per job
         (cfg.input_bucket, vertex_agent, "roles/storage.objectViewer"),           # Vertex reads the requests
         (cfg.output_bucket, vertex_agent, "roles/storage.objectAdmin"),           # Vertex writes predictions

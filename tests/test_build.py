@@ -32,7 +32,7 @@ def built(tmp_path_factory):
 
 
 def test_build_copies_shared_and_nothing_else(built):
-    for name, folder in built.items():
+    for folder in built.values():
         assert (folder / "main.py").is_file() and (folder / "requirements.txt").is_file()
         assert (folder / "shared" / "http.py").is_file()
         assert not list(folder.rglob("__pycache__")) and not (folder / "tests").exists()

@@ -39,7 +39,9 @@ def discover(dirs: Iterable[OutputDir], client=None) -> list[PredictionFile]:
     for output_dir in dirs:
         prefix = output_dir.path.name + "/"
         # retry=None: the client's own retry waits up to 120 s on an outage; shared.retry bounds it.
-        blobs = call_with_retry(lambda: list(client.list_blobs(output_dir.path.bucket, prefix=prefix, retry=None)))
+        # The lambda runs within this iteration, so the loop variables it reads are the current ones.
+        blobs = call_with_retry(lambda: list(client.list_blobs(output_dir.path.bucket, prefix=prefix,  # noqa: B023
+                                                               retry=None)))
         for blob in sorted(blobs, key=lambda b: b.name):
             if is_prediction_file(blob.name):
                 path = GcsPath(output_dir.path.bucket, blob.name)

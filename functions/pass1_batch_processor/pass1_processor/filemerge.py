@@ -8,8 +8,8 @@ Once every chunk of a file is staged (its checkpoint's offset is at the end, not
    snapshot (statements.merge_sql); a repeat inserts nothing, since its ON clause finds the rows;
 3. tally: the file's rows in the output table (statements.tally_sql), the same whichever attempt
    asks; counts.file_counts turns it into the file's final counts;
-Then the checkpoint is done (its dead letters land once per run, deadletters.py) (filework.py). A crash anywhere in between repeats the steps, each a
-no-op when done already.
+Then the checkpoint is done (its dead letters land once per run, deadletters.py) (filework.py). A crash
+anywhere in between repeats the steps, each a no-op when done already.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Order of attempts, cheapest first: a strict parse of the whole text; the JSON isolated from markdown
 fences and prose, parsed strictly; trailing commas removed; single quotes re-quoted and a cut-short
-object closed (quickfix.py, linear time); and only then json_repair, on a bounded input (its time grows non-linearly with size; a 35 KB string took over 20 s).
+object closed (quickfix.py, linear time); and only then json_repair, on a bounded input (its time grows
+non-linearly with size; a 35 KB string took over 20 s).
 The payload must be a JSON object. `repaired` is true only when the JSON itself had to be changed
 (comma removed or json_repair); unwrapping fences and prose is not a repair.
 """

@@ -60,7 +60,8 @@ def runs_answer(store: JobStore, req: ListRequest, now: datetime) -> dict:
         created = record.get("created_at")
         runs.append({**event_json({k: record.get(k) for k in RUN_FIELDS}),
                      "jobs": len(record.get("jobs") or []),
-                     "age_seconds": round((now - created).total_seconds(), 1) if isinstance(created, datetime) else None,
+                     "age_seconds": (round((now - created).total_seconds(), 1)
+                                     if isinstance(created, datetime) else None),
                      "totals": {k: processing.get(k) for k in ("processed", "inserted", "failed", "duplicates")
                                 if processing.get(k) is not None}})
         if len(runs) >= req.limit:

@@ -57,7 +57,8 @@ def validate_create(body):
         raise ApiError(400, f"model must be a model resource name such as "
                             f"publishers/google/models/gemini-2.5-flash, got {model!r}.")
     source = _field(_field(body, "inputConfig", "input_config") or {}, "gcsSource", "gcs_source") or {}
-    input_format = _field(body.get("inputConfig") or body.get("input_config") or {}, "instancesFormat", "instances_format")
+    input_format = _field(body.get("inputConfig") or body.get("input_config") or {},
+                          "instancesFormat", "instances_format")
     uris = source.get("uris") or []
     if input_format != "jsonl" or not uris or not all(isinstance(u, str) and u.startswith("gs://") for u in uris):
         raise ApiError(400, "inputConfig needs instancesFormat 'jsonl' and gcsSource.uris of gs:// objects "

@@ -48,7 +48,7 @@ def _split(text, seed, row_id):
     cuts = sorted({max(1, int(len(text) * (i + unit(seed, "split_at", row_id, i)) / count))
                    for i in range(count - 1)})
     bounds = [0, *[c for c in cuts if c < len(text)], len(text)]
-    return [text[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
+    return [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
 
 
 def model_text(analysis, faults, seed, row_id):

@@ -12,7 +12,8 @@ except; raise; return; nested steps; and expressions with the library functions 
 Anything else is refused with WorkflowSyntaxError naming the construct and the step, at load time
 wherever possible, and so is what Cloud Workflows would refuse to deploy (validate.py: loop and except
 variables used outside their scope, parallel branches assigning variables not in `shared`, duplicate
-step names, switch and concurrency limits; stdlib.py: literal arguments of a wrong type). `auth: {type: OIDC}` sends `Authorization: Bearer local-oidc-token` (see calls.py).
+step names, switch and concurrency limits; stdlib.py: literal arguments of a wrong type). `auth: {type: OIDC}`
+sends `Authorization: Bearer local-oidc-token` (see calls.py).
 """
 
 from .calls import LOCAL_OIDC_TOKEN

@@ -110,7 +110,7 @@ def _block(raw: Any, ctx: _Context, boundary: bool) -> m.Block:
     visible = frozenset(names) | (frozenset() if boundary else ctx.visible)
     steps = [
         _step(name, item[name], replace(ctx, path=f"{ctx.path} > {name}", visible=visible))
-        for name, item in zip(names, raw)
+        for name, item in zip(names, raw, strict=True)
     ]
     return m.Block(steps=steps, index={s.name: i for i, s in enumerate(steps)})
 
