@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable
 
 from shared import events as run_events
 from shared.errors import Conflict, NotFound
+from shared.retry import call_with_retry
 
 
 class JobState:
@@ -118,8 +119,6 @@ class JobStore:
         return self._client.collection(run_events.outbox_collection(self._collection))
 
     def get(self, run_id: str, batch_type: str) -> dict | None:
-        from shared.retry import call_with_retry
-
         # retry=None: the client's own retry waits 60 s on an outage; shared.retry bounds it (503).
         snap = call_with_retry(self.ref(run_id, batch_type).get, retry=None)
         return snap.to_dict() if snap.exists else None
@@ -139,8 +138,6 @@ class JobStore:
         """The most recently updated runs, newest first. An order on one field: Firestore's automatic
         single-field index serves it (no composite index)."""
         from google.cloud import firestore
-
-        from shared.retry import call_with_retry
 
         query = (self._client.collection(self._collection)
                  .order_by("updated_at", direction=firestore.Query.DESCENDING).limit(limit))
@@ -282,8 +279,6 @@ class JobStore:
                 .where(filter=FieldFilter("sequence", ">", int(after))).order_by("sequence"))
 
     def list_events(self, run_id: str, batch_type: str, after: int = 0, limit: int = 100) -> list[dict]:
-        from shared.retry import call_with_retry
-
         query = self.events_query(run_id, batch_type, after).limit(limit)
         return [snap.to_dict() for snap in call_with_retry(lambda: list(query.stream()))]
 

@@ -22,6 +22,7 @@ from datetime import datetime
 import orjson
 
 from shared.logs import get_logger
+from shared.retry import call_with_retry
 
 # A publish that Pub/Sub has not acknowledged by then is left for the sweep.
 PUBLISH_TIMEOUT_SECONDS = 30.0
@@ -94,7 +95,6 @@ def publish_docs(outbox, docs: list[dict]) -> int:
     topic = topic_path()
     if topic is None or not docs:
         return 0
-    from shared.retry import call_with_retry
 
     publisher = _publisher()
     sent = 0
@@ -130,7 +130,6 @@ def publish_pending(store, limit: int = SWEEP_BATCH) -> int:
         return 0
     from google.cloud.firestore_v1.base_query import FieldFilter
 
-    from shared.retry import call_with_retry
 
     outbox = store.outbox()
     query = outbox.where(filter=FieldFilter("sent", "==", False)).limit(limit)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from shared.errors import is_transient
+from shared.errors import UpstreamUnavailable, is_transient
 
 # First wait: long enough for a 429 burst window to pass, short enough to be unnoticed otherwise.
 INITIAL_DELAY_SECONDS = 1.0
@@ -49,8 +49,6 @@ def call_with_retry(fn, *args, deadline: float | None = None, **kwargs):
     """Run fn(*args, **kwargs) under api_retry; transient errors left after the deadline surface
     as google.api_core.exceptions.RetryError, which callers map to UpstreamUnavailable."""
     from google.api_core.exceptions import RetryError
-
-    from shared.errors import UpstreamUnavailable
 
     try:
         return api_retry(deadline)(fn)(*args, **kwargs)

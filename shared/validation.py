@@ -4,7 +4,7 @@ caller's 400 says exactly what to fix."""
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Literal, overload
+from typing import Iterable, Literal, overload
 
 from shared.errors import ValidationError
 
@@ -12,12 +12,6 @@ from shared.errors import ValidationError
 # keep them to a safe alphabet and length.
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 BATCH_TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
-
-
-def require_object(body: Any) -> dict:
-    if not isinstance(body, dict):
-        raise ValidationError("request body must be a JSON object", field="body")
-    return body
 
 
 # The overloads tell the type checker what the code guarantees: a required field, or one with a

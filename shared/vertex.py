@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 from shared.errors import UpstreamUnavailable
+from shared.retry import api_retry
 
 # --- job states (google.cloud.aiplatform.v1.JobState names) ------------------------------------
 UNSPECIFIED = "JOB_STATE_UNSPECIFIED"
@@ -216,7 +217,6 @@ class VertexJobs:
         """fn() under `retry` (default shared.retry.api_retry); retries running out -> 503."""
         from google.api_core.exceptions import RetryError
 
-        from shared.retry import api_retry
 
         policy = retry if retry is not None else api_retry(self._deadline)
         try:
@@ -230,8 +230,6 @@ class VertexJobs:
 
     def retry_policy(self):
         """The default policy of one call, for callers that narrow its predicate (circuit breaker)."""
-        from shared.retry import api_retry
-
         return api_retry(self._deadline)
 
     def create(self, *, location: str, model: str, display_name: str, input_uris: list[str],

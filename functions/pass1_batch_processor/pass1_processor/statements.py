@@ -26,8 +26,6 @@ COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,299}$")
 TOKEN, INTERACTION = "phone_number_token", "interaction_id"
 UNCONVERTED = "_unconverted"  # staging only: answer values kept in `extra` because they did not fit
 LOOKUP_STATUS = "lookup_status"
-# The query parameters every statement of a file takes.
-PARAMS = ("run", "since", "uri")
 
 
 def _ident(name: str) -> str:

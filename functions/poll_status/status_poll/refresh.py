@@ -15,7 +15,7 @@ from typing import Any, Callable
 from shared.errors import Conflict
 from shared.jobstate import LLM_ACTIVE_STATES, JobState, JobStore
 from shared.logs import Logger
-from shared.vertex import FINAL_JOB_STATES, VertexJobs
+from shared.vertex import FINAL_JOB_STATES, VertexJobs, location_of, run_labels
 
 from status_poll import decide
 from status_poll.outputs import unlisted_outputs
@@ -61,8 +61,6 @@ def fetch_jobs(vertex: VertexJobs, jobs: list[dict], record: dict | None = None)
 
 
 def _listed(vertex: VertexJobs, pending: list[dict], record: dict) -> dict[str, dict]:
-    from shared.vertex import location_of, run_labels
-
     wanted = {job["name"] for job in pending}
     labels = run_labels(record["run_id"], record["batch_type"], record.get("attempt"))
     found = {}

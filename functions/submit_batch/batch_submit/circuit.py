@@ -70,23 +70,6 @@ def _after_failure(state: dict, now: datetime, threshold: int, open_seconds: flo
     return new
 
 
-class MemoryCircuitStore:
-    """Circuit states in a dict (one process; unit tests)."""
-
-    def __init__(self):
-        self.states: dict[str, dict] = {}
-
-    def read(self, key: str) -> dict:
-        return dict(self.states.get(key, {}))
-
-    def record_failure(self, key, now, threshold, open_seconds) -> dict:
-        self.states[key] = _after_failure(self.states.get(key, {}), now, threshold, open_seconds)
-        return dict(self.states[key])
-
-    def reset(self, key: str) -> None:
-        self.states.pop(key, None)
-
-
 class FirestoreCircuitStore:
     """Circuit states in Firestore, one document per (model, location): every function instance
     sees the same circuit, which an in-memory breaker per instance would not give."""
