@@ -36,7 +36,7 @@ help:
 
 install: $(VENV)/.installed $(BQ_VENV)/.installed
 
-$(VENV)/.installed: requirements-dev.txt functions/*/requirements.txt
+$(VENV)/.installed: requirements-dev.txt functions/*/requirements.txt functions/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from infra.build import FUNCTIONS, build_function
+from infra.build import CONSTRAINTS, FUNCTIONS, build_function
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -42,6 +42,21 @@ def test_no_copy_of_shared_is_committed():
     tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True).stdout.split()
     copies = [p for p in tracked if re.match(r"functions/[^/]+/shared/", p)]
     assert copies == []
+
+
+def test_versions_live_in_the_constraints_file_only(built):
+    """Each function's requirements.txt names its dependencies and takes their versions from
+    functions/constraints.txt; the built copy has them written in, the same for every function."""
+    pins = {line.split("==")[0]: line for line in CONSTRAINTS.read_text().splitlines()
+            if line.strip() and not line.startswith("#")}
+    for name in FUNCTIONS:
+        source = [line for line in (REPO / "functions" / name / "requirements.txt").read_text().splitlines()
+                  if line.strip() and not line.startswith("#")]
+        assert source[0] == "-c ../constraints.txt"
+        assert not [line for line in source[1:] if re.search(r"[=<>~]", line)], f"{name}: a version outside constraints"
+        deployed = [line for line in (built[name] / "requirements.txt").read_text().splitlines()
+                    if line.strip() and not line.startswith("#")]
+        assert deployed == [pins[line] for line in source[1:]]
 
 
 def _third_party_imports(folder: Path) -> set[str]:
