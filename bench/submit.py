@@ -1,7 +1,7 @@
 """Stage 5, submit_batch at scale on the local stack: records per second from the source query to
 JSONL in Storage, and the calls a 100k, 1M and 10M-transcript run needs at the default time budget.
 
-N transcripts from tools/sample_data.py (800-3,500 characters, as the demo's) are loaded into a table
+N transcripts from tools/sample_data/ (800-3,500 characters, as the demo's) are loaded into a table
 of their own (bench_<id>_transcripts: the transcripts schema and options, partitioned by call_date),
 and one submit call of the function's own code (batch_submit.service.submit_new, run in this process
 against the emulators) plans, writes every shard and creates every job, with an unlimited budget.
@@ -67,7 +67,7 @@ def load_transcripts(layout, table: str, records: int) -> float:
     """The bench's own transcripts table, filled with `records` sample transcripts; seconds taken."""
     from infra.local import provision
     from tools.sample_data import SampleConfig, generate
-    from tools.sample_data_io import BigQueryLoader, load_schema
+    from tools.sample_data.writers import BigQueryLoader, load_schema
 
     client = provision.bigquery_client(layout)
     ref = f"{layout.project}.{layout.dataset}.{table}"

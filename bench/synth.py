@@ -1,7 +1,7 @@
 """Synthetic Vertex AI batch prediction output (prediction*.jsonl) of a given size, in the real format.
 
 Every line body is made by the Vertex emulator's own writer (infra/local/vertex_emulator/responses.py:
-its model answers a transcript from tools/sample_data.py, its faults damage the answer), so the lines
+its model answers a transcript from tools/sample_data/, its faults damage the answer), so the lines
 look exactly like what the processor reads. Making each of millions of lines that way is slow (about
 0.7 ms a line), so a pool of distinct bodies is made once per fault kind and every output line is a
 pool body with its own composite key. Parsing cost does not depend on the repetition; the keys, and

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from tools.sample_data import SampleConfig, generate
-from tools.sample_data_cli import main as cli_main
-from tools.sample_data_io import BigQueryLoader, JsonlWriter, load_schema
+from tools.sample_data.cli import main as cli_main
+from tools.sample_data.writers import BigQueryLoader, JsonlWriter, load_schema
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "infra" / "schemas"
 TOKEN = re.compile(r"^tok_[0-9a-f]{24}$")

@@ -53,7 +53,7 @@ def start_stack() -> Stack:
 
 
 def seed_data(layout: StackLayout, rows: int, seed: int) -> None:
-    from tools import sample_data_cli
+    from tools.sample_data import cli as sample_data_cli
 
     say(f"seeding {rows:,} transcripts and their lookup rows into BigQuery...")
     args = sample_data_cli.parse_args(["--rows", str(rows), "--seed", str(seed), "--bq-dataset", layout.dataset,

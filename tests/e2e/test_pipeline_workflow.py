@@ -21,7 +21,7 @@ SEED = 11
 @pytest.fixture
 def seeded(stack, layout):
     """150 sample transcripts (a few without lookup rows) in the stack's BigQuery tables."""
-    from tools import sample_data_cli
+    from tools.sample_data import cli as sample_data_cli
 
     args = sample_data_cli.parse_args(["--rows", "150", "--seed", str(SEED), "--bq-dataset", layout.dataset,
                                        "--replace"])

@@ -18,7 +18,7 @@ PASS1 = REPO_ROOT / "infra" / "workflows" / "pass1.yaml"
 @pytest.fixture
 def seed_rows(stack, layout):
     """seed_rows(n): n sample transcripts in the stack's tables."""
-    from tools import sample_data_cli
+    from tools.sample_data import cli as sample_data_cli
 
     def seed(n: int, seed: int = 5):
         args = sample_data_cli.parse_args(["--rows", str(n), "--seed", str(seed), "--bq-dataset", layout.dataset,

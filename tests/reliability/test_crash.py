@@ -148,7 +148,7 @@ def test_submit_killed_between_job_creation_and_record(point, shards, arm, funct
 @pytest.fixture
 def table_transcripts(bigquery_client, layout, uid):
     """n transcripts of one day in the stack's BigQuery transcripts table; the run's table source."""
-    from tools.sample_data_io import BigQueryLoader, load_schema
+    from tools.sample_data.writers import BigQueryLoader, load_schema
 
     def make(n: int) -> dict:
         loader = BigQueryLoader(f"{layout.project}.{layout.dataset}.{layout.transcripts_table}",

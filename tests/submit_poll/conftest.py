@@ -37,7 +37,7 @@ def write_jsonl(stack, storage_client):
 def load_transcripts(stack, bigquery_client):
     """load_transcripts(rows) appends rows to the stack's transcripts table (a load job, as the
     sample data tool does)."""
-    from tools.sample_data_io import BigQueryLoader, load_schema
+    from tools.sample_data.writers import BigQueryLoader, load_schema
 
     table = f"{stack['GOOGLE_CLOUD_PROJECT']}.{stack['BQ_DATASET']}.{stack['TRANSCRIPTS_TABLE']}"
 

@@ -1,13 +1,13 @@
 """Seeded generator of realistic call transcripts and interaction lookup rows.
 
-    from tools.sample_data import SampleConfig, generate
+    from tools.sample_data import SampleConfig, generate   # re-exported from this module
     for item in generate(1000, SampleConfig(seed=7)):
         item.transcript   # a row of infra/schemas/transcripts.json
         item.lookups      # rows of infra/schemas/interaction_lookup.json that come with it
 
 The same seed and size give the same rows. Rows are produced one at a time (memory does not grow
-with n), so sizes from a handful to millions stream through the writers in tools/sample_data_io.py.
-Command line: `python -m tools.sample_data --help` (tools/sample_data_cli.py).
+with n), so sizes from a handful to millions stream through the writers in tools/sample_data/writers.py.
+Command line: `python -m tools.sample_data --help` (tools/sample_data/cli.py).
 
 Realism knobs: transcripts without a lookup row (unmatched), phone tokens that call several times
 (repeat callers: several transcripts and lookup rows per token), lookup rows for interactions that
@@ -24,8 +24,8 @@ from datetime import date
 from itertools import accumulate
 from typing import Iterator, NamedTuple
 
-from tools.sample_data_scenarios import MOOD_WEIGHTS, MOODS, RESOLUTIONS, SCENARIOS, Scenario
-from tools.sample_data_text import Calendar, CallValues, TranscriptRenderer
+from tools.sample_data.scenarios import MOOD_WEIGHTS, MOODS, RESOLUTIONS, SCENARIOS, Scenario
+from tools.sample_data.text import Calendar, CallValues, TranscriptRenderer
 
 # A repeat caller's follow-up calls come within this many rows of the previous one, so the pending
 # follow-ups (the generator's only state) stay a few dozen whatever n is.
@@ -135,7 +135,7 @@ def generate(n: int, config: SampleConfig | None = None) -> Iterator[Interaction
 
 
 def _agents() -> tuple[tuple[str, str], ...]:
-    from tools.sample_data_vocab import AGENT_NAMES
+    from tools.sample_data.vocab import AGENT_NAMES
 
     return tuple((f"AGT-{1001 + i:04d}", AGENT_NAMES[i % len(AGENT_NAMES)]) for i in range(AGENT_COUNT))
 
@@ -251,11 +251,3 @@ def _orphan_row(run: _Run, caller: _Caller) -> dict:
     scenario = _weighted(rng, SCENARIOS, _SCENARIO_CUM)
     return _lookup_row(run, token, f"INT-{compact_day}-{run.sequence:06d}", agent_id, scenario, started,
                        20 + int(rng.random() * 600), caller.segment)
-
-
-if __name__ == "__main__":
-    import sys
-
-    from tools.sample_data_cli import main
-
-    sys.exit(main())

@@ -15,9 +15,9 @@ from bisect import bisect_left
 from datetime import date, timedelta
 from itertools import accumulate
 
-from tools import sample_data_vocab as vocab
-from tools.sample_data_scenarios import SCENARIOS as ALL_SCENARIOS
-from tools.sample_data_scenarios import Scenario
+from tools.sample_data import vocab
+from tools.sample_data.scenarios import SCENARIOS as ALL_SCENARIOS
+from tools.sample_data.scenarios import Scenario
 
 # Targets stay this far inside [min_chars, max_chars]: filled values are a little shorter or longer
 # than their placeholders, and a detail exchange is up to ~250 characters.

@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools.sample_data import Interaction, SampleConfig, generate
-from tools.sample_data_io import BigQueryLoader, JsonlWriter, load_schema
+from tools.sample_data.generator import Interaction, SampleConfig, generate
+from tools.sample_data.writers import BigQueryLoader, JsonlWriter, load_schema
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -1,7 +1,7 @@
 """Words and conversation pieces shared by every scenario of the sample transcripts.
 
 Blocks are templates: one or more lines "Agent: ..." / "Customer: ..." joined by newlines, with
-{placeholders} filled per transcript (tools/sample_data_text.py builds the values). Agents avoid the
+{placeholders} filled per transcript (tools/sample_data/text.py builds the values). Agents avoid the
 words a keyword model reads as sentiment ("thank you", "great", "angry"...) in the generic blocks so
 that the customer's mood, not boilerplate, decides how a transcript reads.
 """

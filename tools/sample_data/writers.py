@@ -15,7 +15,7 @@ import orjson
 
 from shared.retry import call_with_retry
 
-SCHEMA_DIR = Path(__file__).resolve().parents[1] / "infra" / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "infra" / "schemas"
 # Writes to the file or object are grouped into blocks of about this size: one write per row would
 # spend more time in the storage client than in generating the row.
 WRITE_BLOCK_BYTES = 1 << 20
