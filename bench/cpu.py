@@ -65,6 +65,7 @@ class FakeStorage:
 def table_info(name: str, file: str):
     """A TableInfo from a schema file under infra/schemas (what schema.table_info reads from BigQuery)."""
     from google.cloud.bigquery import SchemaField
+
     from pass1_processor.schema import TableInfo
     from shared.identifiers import TableRef
 

@@ -15,7 +15,8 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from infra.local.firestore_front import CHECKED, STREAM_STREAM, UNARY_STREAM, FirestoreFront
-from shared.jobstate import JobState as S, JobStore
+from shared.jobstate import JobState as S
+from shared.jobstate import JobStore
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ local BigQuery and Storage emulators (tests that ask for a client fixture start 
 from __future__ import annotations
 
 import json
-import uuid
 import re
 import tracemalloc
+import uuid
 from collections import Counter, defaultdict
 from datetime import date, datetime
 from itertools import islice

@@ -87,7 +87,8 @@ WATCHED_STEPS = {"submit", "branch_on_status", "process_units", "record_attempt"
 
 
 def run_workflow(layout: StackLayout, run_id: str) -> dict:
-    from infra.local.workflows import load_workflow, run_workflow as execute
+    from infra.local.workflows import load_workflow
+    from infra.local.workflows import run_workflow as execute
 
     env = layout.env_vars()
     args = {"run_id": run_id, "source": {"table": layout.transcripts_table},

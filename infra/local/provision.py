@@ -129,7 +129,6 @@ def ensure_dataset(bq, layout: StackLayout, name: str | None = None,
 
 
 def create_tables(layout: StackLayout) -> None:
-    from google.cloud import bigquery
 
     bq = bigquery_client(layout)
     ensure_dataset(bq, layout)
@@ -167,7 +166,6 @@ def reset_tables(layout: StackLayout) -> None:
     """Drop stray tables and recreate the stack's tables that hold rows (the emulator keeps
     num_rows current on inserts and loads); untouched tables are left as they are, which keeps the
     per-test reset well under a second."""
-    from google.cloud import bigquery
 
     bq = bigquery_client(layout)
     dataset = f"{layout.project}.{layout.dataset}"

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from infra.local.workflows import load_workflow, run_workflow
 from infra.local.layout import REPO_ROOT
+from infra.local.workflows import load_workflow, run_workflow
 
 PASS1 = REPO_ROOT / "infra" / "workflows" / "pass1.yaml"
 SEED = 11

@@ -72,8 +72,8 @@ def sse(stack):
     """sse(run_id, after=None, max_seconds=..., stop_after=None) -> [(id, event, data dict)] read
     with httpx-sse until the server closes (or after stop_after messages)."""
     import httpx
-    from httpx_sse import connect_sse
     import orjson
+    from httpx_sse import connect_sse
 
     def read(run_id: str, *, after: int | None = None, max_seconds: float = 30, stop_after: int | None = None,
              **params):

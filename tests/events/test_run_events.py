@@ -138,7 +138,8 @@ def test_the_runs_cli_watches_lists_and_shows_and_exits_non_zero_for_a_failed_ru
     from rich.console import Console
 
     from shared import events as run_events
-    from shared.jobstate import JobState as S, JobStore
+    from shared.jobstate import JobState as S
+    from shared.jobstate import JobStore
     from tools.runs.cli import main
 
     store = JobStore(collection=stack["JOBS_COLLECTION"])
@@ -176,7 +177,8 @@ def test_a_silent_run_raises_one_stalled_alert_per_silence(stack, http, subscrip
     from datetime import timedelta
 
     from shared import events as run_events
-    from shared.jobstate import JobState as S, JobStore, utcnow
+    from shared.jobstate import JobState as S
+    from shared.jobstate import JobStore, utcnow
 
     store = JobStore(collection=stack["JOBS_COLLECTION"])
     store.create_or_get("ev-quiet", BATCH_TYPE)

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from tests.processor.http_checks import (assert_landed, expected_analysis, inputs, jsonl_objects)
+from tests.processor.http_checks import assert_landed, expected_analysis, inputs, jsonl_objects
 
 N = 6
 SEED = 7

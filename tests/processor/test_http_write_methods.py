@@ -13,6 +13,7 @@ from shared.keys import encode_key
 from tests.processor.http_checks import assert_balanced, assert_landed, counts, drive, landed
 from tests.processor.lines import analysis, duplicate_of, failed, jsonl, many, success
 
+
 def _awkward_lines() -> list:
     """13 lines: 6 plain, a duplicate in the same chunk and one in a later chunk, a pipe
     key in the standard alphabet without padding, a line cut short (recovered by the regex

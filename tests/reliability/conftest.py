@@ -67,11 +67,9 @@ def _keep_run_events(request):
     if "stack" not in request.fixturenames:
         return
     import orjson
-
     from google.cloud import firestore
 
     from infra.local.layout import StackLayout
-
     from shared.events import outbox_collection
 
     layout = StackLayout.from_env()

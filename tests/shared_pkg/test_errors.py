@@ -1,8 +1,16 @@
 import pytest
 from google.api_core import exceptions as gexc
 
-from shared.errors import (Conflict, InternalError, NotFound, UpstreamPreconditionFailed, UpstreamUnavailable,
-                           ValidationError, is_transient, to_pipeline_error)
+from shared.errors import (
+    Conflict,
+    InternalError,
+    NotFound,
+    UpstreamPreconditionFailed,
+    UpstreamUnavailable,
+    ValidationError,
+    is_transient,
+    to_pipeline_error,
+)
 
 
 @pytest.mark.parametrize("exc, transient", [

@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from shared.errors import Conflict, NotFound
-from shared.jobstate import FINAL_STATES, TRANSITIONS, JobState as S, JobStore, can_transition
+from shared.jobstate import FINAL_STATES, TRANSITIONS, JobStore, can_transition
+from shared.jobstate import JobState as S
 
 
 class Clock:

@@ -19,8 +19,7 @@ import requests
 from google.api_core import exceptions as gexc
 
 from shared import clients, errors
-from shared.vertex import (CANCELLED, FINAL_JOB_STATES, QUEUED, VertexJobs, job_to_dict, labels_filter,
-                           rfc3339_to_iso)
+from shared.vertex import CANCELLED, FINAL_JOB_STATES, QUEUED, VertexJobs, job_to_dict, labels_filter, rfc3339_to_iso
 from shared.vertex_rest import BatchJobsRest, regional_endpoint
 
 MODEL = "gemini-2.5-flash"
@@ -357,10 +356,9 @@ def test_the_emulator_gets_a_plain_session(monkeypatch, fresh_clients):
 
 
 def test_google_gets_the_regional_endpoint_and_default_credentials(monkeypatch, tmp_path, fresh_clients):
-    from google.auth.transport.requests import AuthorizedSession
-
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
+    from google.auth.transport.requests import AuthorizedSession
 
     # A service account key file, as on a developer's machine: google.auth.default() reads it
     # without any network call, and such credentials take the scope they are given.

@@ -7,6 +7,7 @@ import pytest
 
 from tests.submit_poll.helpers import BATCH_TYPE, assert_error, transcript_records
 
+
 def _body(stack, **fields) -> dict:
     body = {"run_id": "err-1", "batch_type": BATCH_TYPE,
             "source": {"uri": f"gs://{stack['INPUT_BUCKET']}/sources/errors.jsonl"}}

@@ -11,12 +11,11 @@ JOBS = 55
 
 
 def _poll_deps(vertex):
+    from shared.clients import storage_client
     from shared.config import Settings
     from shared.jobstate import JobStore, utcnow
     from shared.logs import Logger
     from status_poll.refresh import PollDeps
-
-    from shared.clients import storage_client
 
     settings = Settings.from_env()
     return PollDeps(store=JobStore(collection=settings.jobs_collection), vertex=vertex, clock=utcnow,

@@ -7,7 +7,6 @@ import base64
 import json
 from datetime import date, timedelta
 
-import orjson
 import pytest
 
 from tests.submit_poll.helpers import BATCH_TYPE, read_jsonl, transcript_records

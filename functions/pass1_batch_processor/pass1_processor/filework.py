@@ -18,8 +18,8 @@ from pass1_processor.checkpoint import Checkpoint, CheckpointStore, FileBusy, Le
 from pass1_processor.chunk import Chunk, WriteTarget, process_chunk
 from pass1_processor.counts import Counts
 from pass1_processor.discovery import PredictionFile
-from pass1_processor.filemerge import merge_file
 from pass1_processor.extract import DeadLetter, Record, extract_line
+from pass1_processor.filemerge import merge_file
 from pass1_processor.keyindex import KeyIndex
 from pass1_processor.memory import MemoryWatch
 from pass1_processor.reader import Line, blob_fetcher, iter_lines

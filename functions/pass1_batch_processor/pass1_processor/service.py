@@ -19,18 +19,18 @@ from pass1_processor.counts import Counts
 from pass1_processor.deadletters import land_dead_letters
 from pass1_processor.discovery import PredictionFile, discover
 from pass1_processor.filemerge import WritePath
-from pass1_processor.filework import BUSY, DONE, Budget, FileWorker
+from pass1_processor.filework import BUSY, Budget, FileWorker
 from pass1_processor.memory import MemoryWatch, memory_limit_bytes
 from pass1_processor.reconcile import RECORD_FIELD, adjusted, delete_extras, find_extras, merged
 from pass1_processor.rows import RowPlan
 from pass1_processor.run_events import checkpoint_store, note_files, note_started
 from pass1_processor.schema import table_info
+from pass1_processor.scope import PROCESSABLE_STATES, PROCESSING_STAGE, Scope, processable_states, resolve_scope
 from pass1_processor.snapshot import ensure_snapshot
 from pass1_processor.staging import STAGING_CLUSTERING, RunTables, ensure_table, nullable, staging_schema
-from pass1_processor.scope import PROCESSABLE_STATES, PROCESSING_STAGE, Scope, processable_states, resolve_scope
 from shared.config import Settings
-from shared.faults import crash_point
 from shared.errors import Conflict, NotFound, ValidationError, is_transient, to_pipeline_error
+from shared.faults import crash_point
 from shared.jobstate import JobState, JobStore, utcnow
 
 

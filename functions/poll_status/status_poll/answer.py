@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from shared.jobstate import JobState
-
 from status_poll import decide
 
 DONE_STATES = frozenset({JobState.PENDING_PROCESSING, JobState.PROCESSING, JobState.COMPLETED,

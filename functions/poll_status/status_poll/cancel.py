@@ -11,7 +11,6 @@ from __future__ import annotations
 from shared.errors import Conflict
 from shared.jobstate import ALL_STATES, JobState, can_transition
 from shared.vertex import ACTIVE_JOB_STATES, FINAL_JOB_STATES, run_labels
-
 from status_poll import decide
 from status_poll.refresh import PollDeps
 

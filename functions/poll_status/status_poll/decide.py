@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from shared.jobstate import JobState
 from shared.vertex import (
-    CANCELLED_JOB_STATES, FAILED, FINAL_JOB_STATES, STARTED_JOB_STATES, SUCCEEDED_JOB_STATES, least_advanced,
+    CANCELLED_JOB_STATES,
+    FAILED,
+    FINAL_JOB_STATES,
+    STARTED_JOB_STATES,
+    SUCCEEDED_JOB_STATES,
+    least_advanced,
 )
 
 # The job fields a poll refreshes from Vertex.

@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from shared.jobstate import JobStore
-
 from status_poll.events_request import EventsRequest, ListRequest
 
 RUN_FIELDS = ("run_id", "batch_type", "state", "attempt", "created_at", "updated_at", "completed_at", "requests",

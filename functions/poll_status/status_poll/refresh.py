@@ -16,7 +16,6 @@ from shared.errors import Conflict
 from shared.jobstate import LLM_ACTIVE_STATES, JobState, JobStore
 from shared.logs import Logger
 from shared.vertex import FINAL_JOB_STATES, VertexJobs, location_of, run_labels
-
 from status_poll import decide
 from status_poll.outputs import unlisted_outputs
 

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from shared.errors import MethodNotAllowed, ValidationError
 from shared.validation import get_bool, get_choice, get_float, get_int, run_identity
-
 from status_poll.config import MAX_SWEEP_LIMIT, PollConfig
 
 ACTIONS = ("status", "cancel")

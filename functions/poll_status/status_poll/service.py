@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import functools
 
+from shared import events as run_events
+from shared import notify
 from shared.clients import storage_client
 from shared.config import Settings
 from shared.errors import PipelineError, UpstreamUnavailable
-from shared import events as run_events
-from shared import notify
 from shared.jobstate import ACTIVE_STATES, LLM_ACTIVE_STATES, JobStore, utcnow
 from shared.vertex import VertexJobs
-
 from status_poll.answer import status_answer
 from status_poll.config import PollConfig
 from status_poll.events_api import events_answer, runs_answer

@@ -25,7 +25,6 @@ from shared import events as run_events
 from shared.http import error_response, request_id_of
 from shared.jobstate import FINAL_STATES, JobStore
 from shared.logs import get_logger
-
 from status_poll.events_api import event_json, start_after
 from status_poll.events_request import KEEPALIVE_SECONDS, EventsRequest, parse_events
 

@@ -7,16 +7,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from shared.errors import UpstreamUnavailable, is_transient
+from batch_submit import naming
+from batch_submit.circuit import CircuitBreaker
+from batch_submit.shards import Shard
 from shared import layout
+from shared.errors import UpstreamUnavailable, is_transient
 from shared.faults import crash_point
 from shared.identifiers import GcsPath
 from shared.logs import Logger
 from shared.vertex import CANCELLED_JOB_STATES, FAILED_JOB_STATES, VertexJobs, run_labels
-
-from batch_submit import naming
-from batch_submit.circuit import CircuitBreaker
-from batch_submit.shards import Shard
 
 
 @dataclass(frozen=True)

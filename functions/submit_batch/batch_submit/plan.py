@@ -19,12 +19,11 @@ import re
 from dataclasses import dataclass
 from typing import Iterator
 
+from batch_submit.request import TableSource
+from batch_submit.sources import BQ_PAGE_SIZE, COLUMNS
 from shared.errors import InternalError
 from shared.identifiers import TableRef
 from shared.retry import api_retry, call_with_retry
-
-from batch_submit.request import TableSource
-from batch_submit.sources import BQ_PAGE_SIZE, COLUMNS
 
 # Hash buckets of a plan: fine enough that one bucket (about 600 rows of a 10M-row run) is a small
 # part of a 200,000-request shard, coarse enough that their sums come back in one page.

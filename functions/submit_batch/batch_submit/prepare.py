@@ -7,11 +7,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-from shared.keys import encode_key
-
 from batch_submit.prompts import PromptSpec
 from batch_submit.shards import RequestEntry
 from batch_submit.sources import INVALID
+from shared.keys import encode_key
 
 # Reasons a record is not sent (the keys of skipped_reasons in the answer and the run document).
 EMPTY = "empty_transcript"

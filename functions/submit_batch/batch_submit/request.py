@@ -7,12 +7,11 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from batch_submit.config import SubmitConfig
 from shared.config import Settings
 from shared.errors import ValidationError
 from shared.identifiers import GcsPath, TableRef, parse_gcs_uri
 from shared.validation import get_bool, get_choice, get_float, get_int, get_str, run_identity
-
-from batch_submit.config import SubmitConfig
 
 MODES = ("submit", "retry_failed")
 FIELDS = frozenset({"run_id", "batch_type", "source", "model", "output_prefix", "force", "mode",

@@ -17,15 +17,14 @@ from typing import Any, Iterator
 
 import orjson
 
-from shared.identifiers import parse_gcs_uri
-from shared.keys import BadKey, decode_key
-from shared.layout import RETRY_FOLDER, RETRY_KEYS_PREFIX
-from shared.vertex import FAILED_JOB_STATES, SUCCEEDED_JOB_STATES
-
 from batch_submit.prepare import INVALID_RECORD, PrepareStats
 from batch_submit.shards import RequestEntry
 from batch_submit.sources import GCS_CHUNK_BYTES
 from batch_submit.submission import attempt_jobs
+from shared.identifiers import parse_gcs_uri
+from shared.keys import BadKey, decode_key
+from shared.layout import RETRY_FOLDER, RETRY_KEYS_PREFIX
+from shared.vertex import FAILED_JOB_STATES, SUCCEEDED_JOB_STATES
 
 # A key set aside for a retry that its job's input does not hold (never expected: counted, not sent).
 KEY_NOT_IN_INPUT = "retry_key_not_in_input"

@@ -11,17 +11,20 @@ Two concurrent calls: the second waits for the first (bounded) and answers "skip
 
 from __future__ import annotations
 
-from shared.errors import Conflict
-from shared.identifiers import parse_gcs_uri
-from shared.jobstate import JobState
-
 from batch_submit import answers
-from batch_submit.claim import (WAIT_INITIAL_SECONDS, WAIT_MAXIMUM_SECONDS, WAIT_MULTIPLIER, SubmissionInProgress,
-                                lease_for)
+from batch_submit.claim import (
+    WAIT_INITIAL_SECONDS,
+    WAIT_MAXIMUM_SECONDS,
+    WAIT_MULTIPLIER,
+    SubmissionInProgress,
+)
 from batch_submit.prepare import PrepareStats
 from batch_submit.request import SubmitRequest
 from batch_submit.retry_failed import RetrySource, retry_entries, retry_sources
 from batch_submit.submission import Deps, create_jobs, record_submitted, release, write_shards
+from shared.errors import Conflict
+from shared.identifiers import parse_gcs_uri
+from shared.jobstate import JobState
 
 RETRYABLE_FROM = frozenset({JobState.COMPLETED, JobState.PENDING_PROCESSING})
 IN_FLIGHT = frozenset({JobState.SUBMITTED, JobState.RUNNING})

@@ -14,13 +14,6 @@ from __future__ import annotations
 
 import functools
 
-from shared.config import Settings
-from shared.errors import ValidationError
-from shared.faults import crash_point
-from shared.jobstate import JobState, JobStore, utcnow
-from shared.layout import default_output_base
-from shared.vertex import VertexJobs
-
 from batch_submit import answers
 from batch_submit.circuit import CircuitBreaker, FirestoreCircuitStore
 from batch_submit.claim import claim_for_submit
@@ -32,6 +25,12 @@ from batch_submit.request import SubmitRequest, TableSource, parse_submit
 from batch_submit.sharded import submit_table
 from batch_submit.sources import records
 from batch_submit.submission import Deps, create_jobs, record_submitted, release, write_shards
+from shared.config import Settings
+from shared.errors import ValidationError
+from shared.faults import crash_point
+from shared.jobstate import JobState, JobStore, utcnow
+from shared.layout import default_output_base
+from shared.vertex import VertexJobs
 
 
 @functools.lru_cache(maxsize=1)

@@ -18,13 +18,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-from shared.errors import Conflict, ValidationError
-from shared.faults import crash_point
-from shared.identifiers import GcsPath, TableRef
-from shared.jobstate import JobState
-from shared.keys import encode_key
-from shared.layout import attempt_prefix, row_id
-
 from batch_submit import plan as planner
 from batch_submit.config import MAX_SHARDS_PER_RUN
 from batch_submit.jobs import JobCreator, RunAttempt, targets
@@ -33,6 +26,12 @@ from batch_submit.prompts import PromptSpec
 from batch_submit.request import SubmitRequest
 from batch_submit.shards import PlannedShardWriter, RequestEntry, Shard, request_line
 from batch_submit.submission import Deps
+from shared.errors import Conflict, ValidationError
+from shared.faults import crash_point
+from shared.identifiers import GcsPath, TableRef
+from shared.jobstate import JobState
+from shared.keys import encode_key
+from shared.layout import attempt_prefix, row_id
 
 
 class Budget:

@@ -11,9 +11,8 @@ from typing import Iterator
 
 import orjson
 
-from shared.retry import api_retry, call_with_retry
-
 from batch_submit.request import GcsSource, TableSource
+from shared.retry import api_retry, call_with_retry
 
 INVALID: dict = {"__invalid__": True}
 # Rows fetched per BigQuery page: about 10 MB of transcripts at 10 KB each, a bounded working set.

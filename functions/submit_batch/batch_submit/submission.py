@@ -8,6 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterable
 
+from batch_submit.config import SubmitConfig
+from batch_submit.jobs import JobCreator, RunAttempt, Target, targets
+from batch_submit.prepare import REQUEST_TOO_LARGE, PrepareStats
+from batch_submit.request import SubmitRequest
+from batch_submit.shards import RequestEntry, Shard, ShardWriter
 from shared.config import Settings
 from shared.errors import Conflict, to_pipeline_error
 from shared.identifiers import GcsPath
@@ -15,12 +20,6 @@ from shared.jobstate import JobState, JobStore
 from shared.layout import attempt_prefix
 from shared.logs import Logger
 from shared.vertex import VertexJobs
-
-from batch_submit.config import SubmitConfig
-from batch_submit.jobs import JobCreator, RunAttempt, Target, targets
-from batch_submit.prepare import REQUEST_TOO_LARGE, PrepareStats
-from batch_submit.request import SubmitRequest
-from batch_submit.shards import RequestEntry, Shard, ShardWriter
 
 
 @dataclass

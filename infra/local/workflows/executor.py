@@ -20,7 +20,6 @@ from .calls import CALLS
 from .errors import WorkflowError, WorkflowFailed, WorkflowSyntaxError, describe, fail
 from .loader import load_workflow
 from .runtime import Frame, Runtime, Scope
-
 from .validate import MAX_CONCURRENT_BRANCHES  # noqa: E402  (one constant for both checks)
 
 

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from .errors import fail
-from .operators import is_number, type_name
+from .operators import type_name
 
 ANY = None
 NUMBER = ("integer", "double")
