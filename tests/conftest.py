@@ -3,7 +3,9 @@
 - The stack runs in $STACK_DIR (default .local/test-stack) on $STACK_PORT_BASE (default 18100), so a
   developer's `make stack-up` (port base 18000) can keep running beside the tests.
 - STACK_REUSE=1 reuses a stack that is already up in that directory and leaves it running.
-- Tests that do not ask for `stack` (directly or through a client fixture) need no services.
+- Tests that do not ask for `stack` (directly or through a client fixture) need no services. Those
+  that do get the `stack` marker automatically (pytest_collection_modifyitems), so that
+  `make test-unit` (`-m "not stack"`) runs the rest without starting the emulators.
 """
 
 from __future__ import annotations
@@ -165,7 +167,17 @@ def rows(bigquery_client, layout):
     return lambda table, order_by=None: table_rows(bigquery_client, layout, table, order_by)
 
 
+# A test that asks for one of these (directly or through another fixture) needs the emulators.
+STACK_FIXTURES = frozenset({"stack", "stack_manager"})
+
+
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: long-running tests (still run by make test)")
-    config.addinivalue_line("markers", "stateless: the test changes no state; the per-test reset is skipped")
     Path(os.environ["STACK_DIR"]).mkdir(parents=True, exist_ok=True)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that uses the stack fixtures `stack`: `-m "not stack"` is then the set
+    that runs without any emulator."""
+    for item in items:
+        if STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.stack)
