@@ -65,6 +65,35 @@ def _reset_stack(request):
     yield
 
 
+# The stack's settings an in-process function needs to start; the emulator endpoints are left out.
+IN_PROCESS_ENV = ("GOOGLE_CLOUD_PROJECT", "INPUT_BUCKET", "OUTPUT_BUCKET", "ALLOWED_BUCKETS", "BQ_DATASET")
+EMULATOR_HOSTS = ("STORAGE_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST",
+                  "VERTEX_AI_ENDPOINT", "PUBSUB_EMULATOR_HOST")
+_APPS: dict[str, object] = {}
+
+
+@pytest.fixture
+def function_client(monkeypatch):
+    """function_client(name) -> a Flask test client of functions/<name>/main.py, served in this
+    process by functions_framework's create_app, as the Functions runtime serves it. The stack's
+    project and buckets are set, no emulator endpoint is: for the answers a function gives before it
+    reaches any service (a call that did reach one would fail instead of answering)."""
+    values = StackLayout.from_env().env_vars()
+    for key in IN_PROCESS_ENV:
+        monkeypatch.setenv(key, values[key])
+    for key in EMULATOR_HOSTS:
+        monkeypatch.delenv(key, raising=False)
+
+    def client(name: str):
+        if name not in _APPS:
+            from functions_framework import create_app
+
+            _APPS[name] = create_app(name, str(REPO_ROOT / "functions" / name / "main.py"))
+        return _APPS[name].test_client()
+
+    return client
+
+
 @pytest.fixture
 def layout(stack_manager) -> StackLayout:
     return stack_manager.layout
