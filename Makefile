@@ -20,15 +20,15 @@ PYTEST_ARGS ?=
 
 export STACK_DIR
 
-.PHONY: help install stack-up stack-down stack-status test test-unit reliability demo build bench deploy clean
+.PHONY: help install stack-up stack-down stack-status test reliability demo build bench deploy clean
 
 help:
 	@echo "make demo         run a pass1 batch end to end on the local stack"
 	@echo "make test         install, start the local stack, run the tests, stop the stack"
-	@echo "make test-unit    only the tests that need no emulator (not marked stack or slow); no stack started"
 	@echo "make reliability  only the reliability suite; rewrites reliability/report.json and the README table"
 	@echo "make stack-up     start the local stack (writes $(STACK_DIR)/stack.env)"
 	@echo "make stack-down   stop every process the stack started"
+	@echo "make test-unit    only the tests that need no emulator (not marked stack or slow); no stack started"
 	@echo "make build        vendor shared/ into build/<function>/ for deploy"
 	@echo "make bench        processor throughput and memory vs parse floor and naive path (BENCH_SIZES=10,100,1000);"
 	@echo "                  submit_batch records/s and calls for 100k/1M/10M (BENCH_SUBMIT_RECORDS=20000);"
@@ -68,11 +68,12 @@ test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The pure and in-process tests: no emulator is started (tests/conftest.py marks those that need one).
+.PHONY: test-unit
 test-unit: $(VENV)/.installed
 	$(PY) -m pytest -m "not stack and not slow" $(PYTEST_ARGS)
 
 # Crashes, service faults, concurrency, hostile input, security (also part of make test). Only this
-# target rewrites reliability/report.json and the README table (RELIABILITY_WRITE_REPORT).
+# target rewrites reliability/report.json and the table rendered from it (RELIABILITY_WRITE_REPORT).
 reliability: install
 	RELIABILITY_WRITE_REPORT=1 $(PY) -m pytest tests/reliability $(PYTEST_ARGS)
 

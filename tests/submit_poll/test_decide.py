@@ -7,8 +7,19 @@ import pytest
 
 from shared.jobstate import JobState
 from shared.vertex import (
-    ALL_JOB_STATES, CANCELLED, CANCELLING, EXPIRED, FAILED, PARTIALLY_SUCCEEDED, PAUSED, PENDING, QUEUED, RUNNING,
-    SUCCEEDED, UNSPECIFIED, UPDATING,
+    ALL_JOB_STATES,
+    CANCELLED,
+    CANCELLING,
+    EXPIRED,
+    FAILED,
+    PARTIALLY_SUCCEEDED,
+    PAUSED,
+    PENDING,
+    QUEUED,
+    RUNNING,
+    SUCCEEDED,
+    UNSPECIFIED,
+    UPDATING,
 )
 from status_poll import decide
 

@@ -12,13 +12,12 @@ import datetime as dt
 
 import pytest
 
-from shared.config import Settings
-from shared.errors import ValidationError
-from shared.identifiers import GcsPath, TableRef
-
 from batch_submit.config import SubmitConfig
 from batch_submit.prompts import load_prompt
 from batch_submit.request import GcsSource, TableSource, parse_submit
+from shared.config import Settings
+from shared.errors import ValidationError
+from shared.identifiers import GcsPath, TableRef
 
 INPUT_BUCKET, OUTPUT_BUCKET = "unit-input", "unit-output"
 SETTINGS = Settings.from_env({"GOOGLE_CLOUD_PROJECT": "unit-project", "INPUT_BUCKET": INPUT_BUCKET,
