@@ -29,6 +29,7 @@ help:
 	@echo "make reliability  only the reliability suite; rewrites reliability/report.json and docs/reliability.md's table"
 	@echo "make stack-up     start the local stack (writes $(STACK_DIR)/stack.env)"
 	@echo "make stack-down   stop every process the stack started"
+	@echo "make test-unit    only the tests that need no emulator (not marked stack or slow); no stack started"
 	@echo "make build        vendor shared/ into build/<function>/ for deploy"
 	@echo "make bench        processor throughput and memory vs parse floor and naive path (BENCH_SIZES=10,100,1000);"
 	@echo "                  submit_batch records/s and calls for 100k/1M/10M (BENCH_SUBMIT_RECORDS=20000);"
@@ -72,9 +73,15 @@ lint: install
 test: install lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Crashes, service faults, concurrency, hostile input, security (also part of make test).
+# The pure and in-process tests: no emulator is started (tests/conftest.py marks those that need one).
+.PHONY: test-unit
+test-unit: $(VENV)/.installed
+	$(PY) -m pytest -m "not stack and not slow" $(PYTEST_ARGS)
+
+# Crashes, service faults, concurrency, hostile input, security (also part of make test). Only this
+# target rewrites reliability/report.json and the table rendered from it (RELIABILITY_WRITE_REPORT).
 reliability: install
-	$(PY) -m pytest tests/reliability $(PYTEST_ARGS)
+	RELIABILITY_WRITE_REPORT=1 $(PY) -m pytest tests/reliability $(PYTEST_ARGS)
 
 demo: install
 	$(PY) -m tools.demo

@@ -4,8 +4,9 @@ written to reliability/report.json and shown as a table in docs/reliability.md (
     python -m reliability.report            # print the table of reliability/report.json
     python -m reliability.report --docs     # refresh docs/reliability.md's table from reliability/report.json
 
-The suite writes the report itself at the end of a complete run (`make reliability`, or `make test`);
-a partial run (-k, one file) leaves the committed figures alone.
+The suite writes the report itself at the end of a complete run of `make reliability` (which sets
+RELIABILITY_WRITE_REPORT=1); `make test`, a plain pytest run and a partial run (-k, one file) leave
+the committed figures alone.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 - The stack runs in $STACK_DIR (default .local/test-stack) on $STACK_PORT_BASE (default 18100), so a
   developer's `make stack-up` (port base 18000) can keep running beside the tests.
 - STACK_REUSE=1 reuses a stack that is already up in that directory and leaves it running.
-- Tests that do not ask for `stack` (directly or through a client fixture) need no services.
+- Tests that do not ask for `stack` (directly or through a client fixture) need no services. Those
+  that do get the `stack` marker automatically (pytest_collection_modifyitems), so that
+  `make test-unit` (`-m "not stack"`) runs the rest without starting the emulators.
 """
 
 from __future__ import annotations
@@ -61,6 +63,35 @@ def _reset_stack(request):
     EmulatorControl(f"http://127.0.0.1:{manager.layout.vertex_port}").reset()
     provision.reset(manager.layout)
     yield
+
+
+# The stack's settings an in-process function needs to start; the emulator endpoints are left out.
+IN_PROCESS_ENV = ("GOOGLE_CLOUD_PROJECT", "INPUT_BUCKET", "OUTPUT_BUCKET", "ALLOWED_BUCKETS", "BQ_DATASET")
+EMULATOR_HOSTS = ("STORAGE_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST",
+                  "VERTEX_AI_ENDPOINT", "PUBSUB_EMULATOR_HOST")
+_APPS: dict[str, object] = {}
+
+
+@pytest.fixture
+def function_client(monkeypatch):
+    """function_client(name) -> a Flask test client of functions/<name>/main.py, served in this
+    process by functions_framework's create_app, as the Functions runtime serves it. The stack's
+    project and buckets are set, no emulator endpoint is: for the answers a function gives before it
+    reaches any service (a call that did reach one would fail instead of answering)."""
+    values = StackLayout.from_env().env_vars()
+    for key in IN_PROCESS_ENV:
+        monkeypatch.setenv(key, values[key])
+    for key in EMULATOR_HOSTS:
+        monkeypatch.delenv(key, raising=False)
+
+    def client(name: str):
+        if name not in _APPS:
+            from functions_framework import create_app
+
+            _APPS[name] = create_app(name, str(REPO_ROOT / "functions" / name / "main.py"))
+        return _APPS[name].test_client()
+
+    return client
 
 
 @pytest.fixture
@@ -165,7 +196,17 @@ def rows(bigquery_client, layout):
     return lambda table, order_by=None: table_rows(bigquery_client, layout, table, order_by)
 
 
+# A test that asks for one of these (directly or through another fixture) needs the emulators.
+STACK_FIXTURES = frozenset({"stack", "stack_manager"})
+
+
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: long-running tests (still run by make test)")
-    config.addinivalue_line("markers", "stateless: the test changes no state; the per-test reset is skipped")
     Path(os.environ["STACK_DIR"]).mkdir(parents=True, exist_ok=True)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that uses the stack fixtures `stack`: `-m "not stack"` is then the set
+    that runs without any emulator."""
+    for item in items:
+        if STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.stack)

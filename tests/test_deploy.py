@@ -108,6 +108,7 @@ def check_bq(cmd: list[str]) -> list[str]:
     return problems
 
 
+@pytest.mark.slow  # a minute of `gcloud ... --help` calls: make test runs it, make test-unit does not
 def test_every_command_parses(script):
     cmds = commands(script)
     assert len(cmds) > 40

@@ -7,6 +7,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from infra.local.layout import StackLayout, read_env_file
 from infra.local.stack import Stack, answers
 
@@ -61,6 +63,7 @@ def test_tables_are_created_from_the_schemas(bigquery_client, layout):
         assert got == expected
 
 
+@pytest.mark.stack  # starts a Firestore emulator of its own
 def test_stop_ends_the_whole_process_group_and_is_safe_twice(tmp_path):
     """The Firestore emulator is gcloud plus a Java child: stopping must end both."""
     layout = StackLayout(dir=tmp_path, port_base=18900)

@@ -6,8 +6,9 @@ seconds, not minutes), a short retry deadline (an outage ends in a 503 in second
 reaches Storage and Firestore through fault proxies (tests cut them to make the service unreachable
 without losing the emulator's in-memory data). The normal functions are back after the package.
 
-The figures of reliability/report.json are collected by `report` and written when the session ran
-every module of this package.
+The figures of reliability/report.json are collected by `report` and written only when the session
+ran every module of this package and RELIABILITY_WRITE_REPORT=1 (set by `make reliability`): an
+ordinary test run leaves the committed report and README table alone.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ LEASE_SECONDS = "2"
 SUBMIT_LEASE_SECONDS = "5"
 RETRY_DEADLINE_SECONDS = "3"
 _HERE = Path(__file__).resolve().parent
+# Only `make reliability` sets it: a test run must not rewrite committed files.
+WRITE_REPORT_ENV = "RELIABILITY_WRITE_REPORT"
 _COLLECTOR = None
 _RAN: set[str] = set()
 _DESELECTED: list[str] = []
@@ -104,7 +107,10 @@ def pytest_runtest_logreport(report):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Write reliability/report.json (and the README table) after a complete run of this package."""
+    """Write reliability/report.json (and the README table) after a complete run of this package,
+    when asked to (RELIABILITY_WRITE_REPORT=1, which `make reliability` sets)."""
+    if os.environ.get(WRITE_REPORT_ENV) != "1":
+        return
     modules = {p.name for p in _HERE.glob("test_*.py")}
     if _COLLECTOR is None or _DESELECTED or not modules <= _RAN:
         return
