@@ -8,6 +8,7 @@ add up to the run's totals.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass, replace
 
@@ -28,6 +29,7 @@ from pass1_processor.schema import table_info
 from pass1_processor.snapshot import ensure_snapshot
 from pass1_processor.staging import STAGING_CLUSTERING, RunTables, ensure_table, nullable, staging_schema
 from pass1_processor.scope import PROCESSABLE_STATES, PROCESSING_STAGE, Scope, processable_states, resolve_scope
+from pass1_processor.settings import ProcessorSettings
 from shared.config import Settings
 from shared.faults import crash_point
 from shared.errors import Conflict, NotFound, ValidationError, is_transient, to_pipeline_error
@@ -48,11 +50,21 @@ class Outcome:
         return all(cp.done for cp in self.checkpoints.values())
 
 
+@functools.lru_cache(maxsize=1)
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+@functools.lru_cache(maxsize=1)
+def _tuning() -> ProcessorSettings:
+    return ProcessorSettings.from_env()
+
+
 def process_request(body: dict, ctx) -> dict:
     """Entry point behind the HTTP envelope (main.py)."""
     from shared.clients import firestore_client
 
-    config = ProcessorConfig.from_request(body, Settings.from_env())
+    config = ProcessorConfig.from_request(body, _settings(), _tuning())
     log = ctx.log.bind(run_id=config.run_id, workflow_id=config.workflow_id, batch_type=config.batch_type)
     firestore = firestore_client()
     jobs = JobStore(firestore, collection=config.jobs_collection) if config.run_id else None
