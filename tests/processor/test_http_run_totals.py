@@ -1,8 +1,8 @@
 """One run total (issue 15): the run record is the one source of a run's totals. With a key that two
-units both wrote, reconciled on completion (pass1_processor/reconcile.py), the completing answer's
-run_totals, the run record, poll_status's run_totals, a repeated call's answer and the workflow's
-summary (infra/workflows/pass1.yaml) all say 8 processed, 7 rows, 1 duplicate; the units' own counts
-add up to 8 rows.
+files' MERGEs both wrote, reconciled on completion (pass1_processor/reconcile.py), the completing
+answer, the run record, poll_status's run_totals, a repeated call's answer and the workflow's summary
+(infra/workflows/pass1.yaml) all say 8 processed, 7 rows, 1 duplicate; the per-file units' own counts
+(what the workflow used to add up) say 8 rows.
 
 The race that makes such a key (two MERGEs side by side, each blind to the other's row) is one BigQuery
 allows and the local emulator does not (it commits MERGEs one after the other): it is made here by
@@ -46,14 +46,14 @@ def test_a_reconciled_duplicate_gives_one_run_total_everywhere(proc, put, out_di
     status, first = proc({**base, "files": [files[0]]})
     assert status == 200 and (first["inserted_rows"], first["run_totals"]) == (4, None), first
     _hide_from_later_merges(bigquery_client, layout, uid, files[0])
-    status, second = proc({**base, "files": [files[1]]})  # writes the shared key again, completes the run
-    assert status == 200, second
-    # The unit's own counts: its file's rows, as the tally found them (4 + 4 = 8 rows for 7 keys).
-    assert (second["processed_records"], second["inserted_rows"], second["duplicate_records"]) == (4, 4, 0)
+    status, second = proc(base)  # the whole run: writes the shared key again from file 2, completes the run
+    assert status == 200 and second["status"] == "success", second
 
+    # The unit is the run: its counts are the run's, reconciled.
     expected = {"processed_records": 8, "inserted_rows": 7, "duplicate_records": 1, "failed_records": 0}
     run_totals = second["run_totals"]
     assert {k: run_totals[k] for k in COUNTS} == expected and run_totals["reconciled_extras"] == 1
+    assert {k: second[k] for k in COUNTS} == expected
     record = make_run.store.get(uid, "pass1")
     assert record["state"] == "COMPLETED"
     processing = record["processing"]
@@ -74,6 +74,7 @@ def test_a_reconciled_duplicate_gives_one_run_total_everywhere(proc, put, out_di
                                                   "deadline_seconds": 120, "process_concurrency": 2},
                            env=dict(stack), on_event=lambda e: events.append(e) if e["type"] == "log" else None)
     units = [e["json"] for e in events if isinstance(e.get("json"), dict) and e["json"].get("event") == "process_answer"]
-    assert sorted(u["inserted_rows"] for u in units) == [4, 4]  # what the old summary added up to 8
+    # One unit per file, answered from its checkpoint (4 + 4 rows for 7 keys): what the summary used to add up.
+    assert sorted((u["files"][0], u["inserted_rows"]) for u in units) == [(files[0], 4), (files[1], 4)]
     assert (summary["processed"], summary["rows_landed"], summary["duplicates"], summary["dead_lettered"]) == (8, 7, 1, 0)
     assert summary["attempt_details"][0]["counts"]["inserted_rows"] == 7
