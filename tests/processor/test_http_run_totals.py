@@ -25,7 +25,8 @@ def _hide_from_later_merges(bigquery_client, layout, run_id: str, uri: str) -> N
     from google.cloud import bigquery
 
     table = f"`{layout.project}.{layout.dataset}.{layout.output_table}`"
-    params = [bigquery.ScalarQueryParameter("run", "STRING", run_id), bigquery.ScalarQueryParameter("uri", "STRING", uri)]
+    params = [bigquery.ScalarQueryParameter("run", "STRING", run_id),
+              bigquery.ScalarQueryParameter("uri", "STRING", uri)]
     bigquery_client.query(f"UPDATE {table} SET processed_at = TIMESTAMP_SUB(processed_at, INTERVAL 72 HOUR) "
                           "WHERE run_id = @run AND source_uri = @uri",
                           job_config=bigquery.QueryJobConfig(query_parameters=params)).result()
@@ -73,8 +74,10 @@ def test_a_reconciled_duplicate_gives_one_run_total_everywhere(proc, put, out_di
                                                   "poll_initial_seconds": 0.2, "poll_max_seconds": 1,
                                                   "deadline_seconds": 120, "process_concurrency": 2},
                            env=dict(stack), on_event=lambda e: events.append(e) if e["type"] == "log" else None)
-    units = [e["json"] for e in events if isinstance(e.get("json"), dict) and e["json"].get("event") == "process_answer"]
-    # One unit per file, answered from its checkpoint (4 + 4 rows for 7 keys): what the summary used to add up.
+    logs = [e["json"] for e in events if isinstance(e.get("json"), dict)]
+    units = [log for log in logs if log.get("event") == "process_answer"]
+    # One unit per file, answered from its checkpoint (4 + 4 rows for 7 keys): what the summary added up.
     assert sorted((u["files"][0], u["inserted_rows"]) for u in units) == [(files[0], 4), (files[1], 4)]
-    assert (summary["processed"], summary["rows_landed"], summary["duplicates"], summary["dead_lettered"]) == (8, 7, 1, 0)
+    assert (summary["processed"], summary["rows_landed"], summary["duplicates"],
+            summary["dead_lettered"]) == (8, 7, 1, 0)
     assert summary["attempt_details"][0]["counts"]["inserted_rows"] == 7

@@ -86,7 +86,8 @@ REFUSED = [
     ('write_method unknown', {**OK, "write_method": "dml"},
      'write_method', "'write_method' must be one of load"),
     ('write_method removed', {**OK, "write_method": "streaming"},
-     'write_method', "write_method 'streaming' was removed; the processor stages rows and merges them (write_method 'load')", {'reason': 'write_method_removed'}),
+     'write_method', "write_method 'streaming' was removed; the processor stages rows and merges them "
+                     "(write_method 'load')", {'reason': 'write_method_removed'}),
     ('write_method not a string', {**OK, "write_method": 1},
      'write_method', "'write_method' must be a string"),
     ('resume_failed not a bool', {**OK, "resume_failed": "yes"},

@@ -76,9 +76,10 @@ class ProcessorConfig:
     input_bucket: str = ""  # the key indexes submit wrote beside the input shards (shared/layout.py)
 
     @classmethod
-    def from_request(cls, body: dict, settings: Settings,
-                     tuning: ProcessorSettings = ProcessorSettings()) -> "ProcessorConfig":
-        """Validate the body; raises ValidationError naming the first bad field."""
+    def from_request(cls, body: dict, settings: Settings, tuning: ProcessorSettings | None = None) -> "ProcessorConfig":
+        """Validate the body over the settings (tuning: the processor's, its defaults when None);
+        raises ValidationError naming the first bad field."""
+        tuning = tuning or ProcessorSettings()
         run_id, batch_type = run_identity(body, required=False)
         project = check_project(get_str(body, "project_id", default=settings.project), "project_id")
         dataset = get_str(body, "dataset", default=settings.dataset)
