@@ -115,11 +115,11 @@ def _run(path: Path, target, rows_sink: _Sink, retry_sink: _Sink) -> dict:
     rows_sink.__init__()
     retry_sink.__init__()
     from pass1_processor.chunk import Chunk, process_chunk
-    from pass1_processor.config import DEFAULT_CHUNK_MAX_BYTES, DEFAULT_CHUNK_SIZE, DEFAULT_MEMORY_THRESHOLD_PERCENT
     from pass1_processor.counts import Counts
     from pass1_processor.filework import _fill
     from pass1_processor.memory import MemoryWatch
     from pass1_processor.reader import iter_lines
+    from pass1_processor.settings import DEFAULT_CHUNK_MAX_BYTES, DEFAULT_CHUNK_SIZE, DEFAULT_MEMORY_THRESHOLD_PERCENT
 
     size = path.stat().st_size
     file = prediction_file(size)

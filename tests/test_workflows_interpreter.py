@@ -854,6 +854,17 @@ def done_with(*outputs: dict) -> tuple:
     return polled(True, True, "PENDING_PROCESSING", list(outputs))
 
 
+def completed(tokens: tuple[int, int, int] | None = None, reconciled_extras: int = 0, **counts: int) -> tuple:
+    """poll_status once the run is COMPLETED: run_totals, the run record's (reconciled) totals, shaped
+    like shared/totals.run_totals; an absent count is 0."""
+    status, body, content_type = polled(True, True, "COMPLETED")
+    names = ("processed_records", "inserted_rows", "repaired_records", "failed_records", "unmatched_records",
+             "duplicate_records", "pending_records", "unconverted_values", "retry_requests")
+    body["run_totals"] = {**dict.fromkeys(names, 0), **counts, "reconciled_extras": reconciled_extras,
+                          "token_usage": dict(zip(("prompt", "candidates", "total"), tokens or (0, 0, 0)))}
+    return status, body, content_type
+
+
 def processed(status: str = "success", tokens: tuple[int, int, int] | None = None, **counts: int) -> tuple:
     """An answer of the processor, shaped like functions/pass1_batch_processor's."""
     body = {"status": status, "resume": status == "partial", "run_id": RUN_ID, "files": [], **counts}
@@ -901,7 +912,6 @@ def pass1_definition():
 
 def test_pass1_success_path_returns_the_summary(server):
     server.routes["/submit"] = scripted(submitted())
-    server.routes["/poll"] = scripted(done_with({"gcsOutputDirectory": DIR_A}))
     counts = dict(
         processed_records=100,
         inserted_rows=90,
@@ -910,6 +920,7 @@ def test_pass1_success_path_returns_the_summary(server):
         unmatched_records=7,
         repaired_records=3,
     )
+    server.routes["/poll"] = scripted(done_with({"gcsOutputDirectory": DIR_A}), completed((4000, 1000, 5000), **counts))
     server.routes["/process"] = by_unit({(DIR_A, None): [processed(tokens=(4000, 1000, 5000), **counts)]})
 
     execution = pass1(server)
@@ -947,8 +958,11 @@ def test_pass1_success_path_returns_the_summary(server):
     }
     [submit] = server.received("/submit")
     assert submit["body"] == {"run_id": RUN_ID, "batch_type": "pass1", "source": {"table": "proj.calls.transcripts"}}
-    [poll] = server.received("/poll")
-    assert poll["method"] == "GET" and poll["query"] == {"run_id": RUN_ID, "batch_type": "pass1", "jobs": "false"}
+    # Polled until done, then once more for the completed run's totals.
+    polls = server.received("/poll")
+    assert len(polls) == 2
+    for poll in polls:
+        assert poll["method"] == "GET" and poll["query"] == {"run_id": RUN_ID, "batch_type": "pass1", "jobs": "false"}
     [process] = server.received("/process")
     assert process["body"] == {
         "run_id": RUN_ID,
@@ -961,7 +975,8 @@ def test_pass1_success_path_returns_the_summary(server):
 
 def test_pass1_polls_with_a_growing_interval_up_to_the_cap(server):
     server.routes["/submit"] = scripted(submitted())
-    server.routes["/poll"] = scripted(*[polled(False)] * 5, done_with({"gcsOutputDirectory": DIR_A}))
+    server.routes["/poll"] = scripted(*[polled(False)] * 5, done_with({"gcsOutputDirectory": DIR_A}),
+                                      completed(inserted_rows=1))
     server.routes["/process"] = by_unit({(DIR_A, None): [processed(inserted_rows=1)]})
 
     execution = pass1(server)
@@ -969,7 +984,7 @@ def test_pass1_polls_with_a_growing_interval_up_to_the_cap(server):
 
     assert execution.sleeps("sys.sleep") == [10, 20, 40, 60, 60]
     assert summary["duration_seconds"] == 190
-    assert len(server.received("/poll")) == 6
+    assert len(server.received("/poll")) == 7  # the last one reads the completed run's totals
     assert [log["done"] for log in execution.logs("polled")] == [False] * 5 + [True]
 
 
@@ -990,7 +1005,8 @@ def test_pass1_raises_when_the_deadline_passes(server):
 
 def test_pass1_calls_the_processor_again_while_it_answers_partial(server):
     server.routes["/submit"] = scripted(submitted())
-    server.routes["/poll"] = scripted(done_with({"gcsOutputDirectory": DIR_A}))
+    server.routes["/poll"] = scripted(done_with({"gcsOutputDirectory": DIR_A}),
+                                      completed(processed_records=350, inserted_rows=347, failed_records=3))
     server.routes["/process"] = by_unit(
         {
             (DIR_A, None): [
@@ -1007,7 +1023,7 @@ def test_pass1_calls_the_processor_again_while_it_answers_partial(server):
 
     calls = server.received("/process")
     assert len(calls) == 4 and all(call["body"] == calls[0]["body"] for call in calls)
-    # Counts are cumulative per unit: the final answer's, not the sum of the four.
+    # The run's totals, not the sum of the four answers (each is cumulative for the unit).
     assert (summary["processed"], summary["rows_landed"], summary["dead_lettered"]) == (350, 347, 3)
     progress = [(log["calls"], log["status"], log["inserted_rows"]) for log in execution.logs("process_answer")]
     assert progress == [(1, "partial", 100), (2, "partial", 199), (3, "partial", 298), (4, "success", 347)]
@@ -1019,7 +1035,8 @@ def test_pass1_fans_out_over_directories_and_files_in_parallel(server):
         {"gcsOutputDirectory": DIR_A},
         {"gcsOutputDirectory": DIR_B, "files": [f"{DIR_B}/predictions_1.jsonl", f"{DIR_B}/predictions_2.jsonl"]},
     ]
-    server.routes["/poll"] = scripted(done_with(*outputs))
+    server.routes["/poll"] = scripted(done_with(*outputs), completed((480, 120, 600), inserted_rows=60,
+                                                                     unmatched_records=2))
     units = {
         (DIR_A, None): [processed(inserted_rows=10, tokens=(80, 20, 100))],
         (DIR_B, (f"{DIR_B}/predictions_1.jsonl",)): [
@@ -1061,12 +1078,49 @@ def test_pass1_fans_out_over_directories_and_files_in_parallel(server):
     } in bodies
 
 
+def test_pass1_summary_is_the_run_record_s_totals_not_the_sum_of_the_units_answers(server):
+    """Issue 15, one run total: two units both wrote a shared key; the processor reconciled it on the
+    run record (7 rows, 1 duplicate), while the units' answers add up to 8 rows."""
+    server.routes["/submit"] = scripted(submitted())
+    files = [f"{DIR_A}/predictions_1.jsonl", f"{DIR_A}/predictions_2.jsonl"]
+    server.routes["/poll"] = scripted(done_with({"gcsOutputDirectory": DIR_A, "files": files}),
+                                      completed(processed_records=8, inserted_rows=7, duplicate_records=1,
+                                                reconciled_extras=1))
+    server.routes["/process"] = by_unit({(DIR_A, (f,)): [processed(processed_records=4, inserted_rows=4)]
+                                         for f in files})
+
+    summary = pass1(server).run()
+
+    assert (summary["processed"], summary["rows_landed"], summary["duplicates"]) == (8, 7, 1)
+    assert summary["attempt_details"][0]["counts"]["inserted_rows"] == 7
+
+
+@pytest.mark.parametrize("last_poll", [polled(True, True, "PROCESSING"), polled(True, True, "COMPLETED")],
+                         ids=["not completed", "no run_totals"])
+def test_pass1_fails_when_the_run_has_no_totals_after_every_unit_succeeded(server, last_poll):
+    server.routes["/submit"] = scripted(submitted())
+    server.routes["/poll"] = scripted(done_with({"gcsOutputDirectory": DIR_A}), last_poll)
+    server.routes["/process"] = by_unit({(DIR_A, None): [processed(inserted_rows=1)]})
+
+    with pytest.raises(WorkflowFailed) as failed:
+        pass1(server).run()
+
+    assert failed.value.error["tags"] == ["ProcessError"]
+    assert f"run {RUN_ID} attempt 1 - every unit succeeded but the run is {last_poll[1]['status']}" in \
+        failed.value.error["message"]
+
+
 def test_pass1_submits_a_retry_batch_for_model_failures_and_loops_once_more(server):
     server.routes["/submit"] = scripted(submitted(100), submitted(5))
     attempt_2 = done_with({"gcsOutputDirectory": DIR_A, "attempt": 1}, {"gcsOutputDirectory": DIR_B, "attempt": 2})
     attempt_2[1]["attempt"] = 2
+    # run_totals are cumulative over the attempts: 100 + 5 processed after the second.
     server.routes["/poll"] = scripted(
-        done_with({"gcsOutputDirectory": DIR_A, "attempt": 1}), polled(False, status="RUNNING"), attempt_2
+        done_with({"gcsOutputDirectory": DIR_A, "attempt": 1}),
+        completed(processed_records=100, inserted_rows=95, failed_records=5, retry_requests=5),
+        polled(False, status="RUNNING"),
+        attempt_2,
+        completed(processed_records=105, inserted_rows=99, failed_records=6, retry_requests=6),
     )
     server.routes["/process"] = by_unit(
         {
@@ -1100,7 +1154,8 @@ def test_pass1_submits_a_retry_batch_for_model_failures_and_loops_once_more(serv
 )
 def test_pass1_ends_with_the_summary_when_no_retry_batch_runs(server, max_attempts, retry_answer, expected_submits):
     server.routes["/submit"] = scripted(submitted(100), *([retry_answer] if retry_answer else []))
-    server.routes["/poll"] = scripted(done_with({"gcsOutputDirectory": DIR_A}))
+    server.routes["/poll"] = scripted(done_with({"gcsOutputDirectory": DIR_A}),
+                                      completed(inserted_rows=95, failed_records=5, retry_requests=5))
     server.routes["/process"] = by_unit(
         {(DIR_A, None): [processed(inserted_rows=95, failed_records=5, retry_requests=5)]}
     )
@@ -1136,13 +1191,13 @@ def test_pass1_raises_when_a_succeeded_run_has_no_output_for_its_attempt(server)
 def test_pass1_retries_transient_503_answers_of_every_function(server):
     unavailable = reply(503, {"status": "error", "error": {"code": "UPSTREAM_UNAVAILABLE"}})
     server.routes["/submit"] = scripted(unavailable, unavailable, submitted())
-    server.routes["/poll"] = scripted(unavailable, done_with({"gcsOutputDirectory": DIR_A}))
+    server.routes["/poll"] = scripted(unavailable, done_with({"gcsOutputDirectory": DIR_A}), completed(inserted_rows=100))
     server.routes["/process"] = by_unit({(DIR_A, None): [unavailable, processed(inserted_rows=100)]})
 
     execution = pass1(server)
     assert execution.run()["rows_landed"] == 100
     assert execution.sleeps("retry") == [1.0, 1.25, 1.0, 1.0]
-    assert [len(server.received(p)) for p in ("/submit", "/poll", "/process")] == [3, 2, 2]
+    assert [len(server.received(p)) for p in ("/submit", "/poll", "/process")] == [3, 3, 2]
 
 
 def test_pass1_waits_for_a_busy_lease_then_fails_fast_on_a_terminal_error(server):
@@ -1166,7 +1221,7 @@ def test_pass1_waits_for_a_busy_lease_then_fails_fast_on_a_terminal_error(server
 def test_pass1_names_a_dated_run_and_finds_the_urls_in_its_environment(server):
     """The nightly Scheduler job's argument: a run_id_prefix, no URLs (deploy sets them as env vars)."""
     server.routes["/submit"] = scripted(submitted())
-    server.routes["/poll"] = scripted(done_with({"gcsOutputDirectory": DIR_A}))
+    server.routes["/poll"] = scripted(done_with({"gcsOutputDirectory": DIR_A}), completed(inserted_rows=1))
     server.routes["/process"] = by_unit({(DIR_A, None): [processed(inserted_rows=1)]})
     env = {
         "SUBMIT_BATCH_URL": server.url("/submit"),
@@ -1212,7 +1267,8 @@ def test_pass1_without_a_url_fails_before_any_call_naming_the_argument_and_its_v
 def test_pass1_process_options_reach_every_processor_call(server):
     server.routes["/submit"] = scripted(submitted())
     server.routes["/poll"] = scripted(done_with({"gcsOutputDirectory": DIR_A, "files": [f"{DIR_A}/p1.jsonl",
-                                                                                        f"{DIR_A}/p2.jsonl"]}))
+                                                                                        f"{DIR_A}/p2.jsonl"]}),
+                                      completed(processed_records=2, inserted_rows=2))
     server.routes["/process"] = by_unit({
         (DIR_A, (f"{DIR_A}/p1.jsonl",)): [processed(processed_records=1, inserted_rows=1)],
         (DIR_A, (f"{DIR_A}/p2.jsonl",)): [processed(processed_records=1, inserted_rows=1)],
@@ -1236,13 +1292,14 @@ def test_pass1_posts_the_same_submit_again_while_it_answers_partial(server):
     partial = reply(200, {"status": "partial", "resume": True, "run_id": RUN_ID, "batch_type": "pass1",
                           "jobs": [], "requests": 10, "skipped_records": 0, "shards": 3, "shards_written": 1})
     server.routes["/submit"] = scripted(partial, partial, submitted())
-    server.routes["/poll"] = scripted(done_with({"gcsOutputDirectory": DIR_A}))
+    server.routes["/poll"] = scripted(done_with({"gcsOutputDirectory": DIR_A}), completed(processed_records=1,
+                                                                                          inserted_rows=1))
     server.routes["/process"] = by_unit({(DIR_A, None): [processed(processed_records=1, inserted_rows=1)]})
     summary = pass1(server).run()
     assert summary["status"] == "succeeded"
     submits = server.received("/submit")
     assert len(submits) == 3 and len({json.dumps(s["body"], sort_keys=True) for s in submits}) == 1
-    assert len(server.received("/poll")) == 1
+    assert len(server.received("/poll")) == 2  # done, then the completed run's totals
 
 
 def test_pass1_processes_with_as_many_calls_at_once_as_workflows_runs_by_default():

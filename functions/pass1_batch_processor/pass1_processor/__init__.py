@@ -1,7 +1,8 @@
 """pass1_batch_processor: stream Vertex AI batch prediction output into BigQuery exactly once.
 
 Modules, one concern each:
-    config       the request, validated at the door (ProcessorConfig)
+    config       the request, validated at the door (ProcessorConfig; its overrides: parse_overrides)
+    settings     the processor's settings from the environment, read once (ProcessorSettings)
     discovery    prediction*.jsonl files under the output directories
     reader       ranged, resumable line reads from Cloud Storage (byte offsets)
     repair       model text -> JSON object (strict first, bounded json_repair on failure)

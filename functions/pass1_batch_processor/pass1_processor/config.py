@@ -1,4 +1,8 @@
-"""The processor's request, validated at the door: body fields over Settings and environment defaults.
+"""The processor's request, validated at the door: body fields over the settings, which are read
+once per process (shared.config.Settings for the deployment, settings.ProcessorSettings for the
+processor's own). The tuning a request may override (chunk size, memory threshold, time budget,
+write method, resume) is parsed apart from what names the work (parse_overrides), each error
+naming its field.
 
 Nothing here touches a service. The output directories named by the request are parsed here; those
 that come from the run document (no `output_info` in the body) are resolved later, in scope.py.
@@ -10,7 +14,8 @@ import posixpath
 from dataclasses import dataclass
 from typing import Any
 
-from shared.config import Settings, env_float, env_int
+from pass1_processor.settings import MAX_CHUNK_SIZE, ProcessorSettings
+from shared.config import Settings
 from shared.errors import ValidationError
 from shared.identifiers import GcsPath, TableRef, check_project, parse_gcs_uri
 from shared.validation import get_bool, get_choice, get_float, get_int, get_str, get_str_list, run_identity
@@ -20,22 +25,10 @@ WRITE_METHODS = ("load",)
 # streamed rows cannot be merged or deleted for about 30 minutes. Asked for, it is a 400 with this
 # stable reason, so that a caller learns it instead of getting another write method silently.
 REMOVED_WRITE_METHODS = {"streaming": "write_method_removed"}
-# Lines per chunk: one lookup query, one dedupe query and one load job per chunk. 5,000 keeps a
-# 200,000-request job at 40 load jobs per table (quota: 1,500 table modifications a day).
-DEFAULT_CHUNK_SIZE = 5000
-MAX_CHUNK_SIZE = 100_000
-# Bytes of line data per chunk: output lines echo the request (a whole transcript), so lines alone
-# do not bound memory.
-DEFAULT_CHUNK_MAX_BYTES = 64 * 1024 * 1024
-DEFAULT_MEMORY_THRESHOLD_PERCENT = 80.0
-# 0: the memory limit is the container's cgroup limit (Cloud Run functions set it) or the machine's.
-# A positive value states the instance's memory where neither tells it (a VM, a shared test host).
-DEFAULT_MEMORY_LIMIT_MB = 0
-# Below the 540 s function timeout, leaving room to finish a chunk and answer.
-DEFAULT_TIME_BUDGET_SECONDS = 480.0
-# A file's lease must outlive the longest gap between two checkpoint commits (one chunk); a crashed
-# holder's files are taken over once it lapses.
-DEFAULT_LEASE_SECONDS = 120.0
+# Bounds of the request's overrides (the settings' values are the defaults).
+MIN_MEMORY_THRESHOLD_PERCENT, MAX_MEMORY_THRESHOLD_PERCENT = 1.0, 99.0
+# 0 is allowed: one chunk per call (tests and step-by-step resumption).
+MIN_TIME_BUDGET_SECONDS, MAX_TIME_BUDGET_SECONDS = 0.0, 3600.0
 PREDICTION_PREFIX = "prediction"
 PREDICTION_SUFFIX = ".jsonl"
 
@@ -82,41 +75,68 @@ class ProcessorConfig:
     input_bucket: str = ""  # the key indexes submit wrote beside the input shards (shared/layout.py)
 
     @classmethod
-    def from_request(cls, body: dict, settings: Settings) -> "ProcessorConfig":
-        """Validate the body; raises ValidationError naming the first bad field."""
+    def from_request(cls, body: dict, settings: Settings, tuning: ProcessorSettings | None = None) -> "ProcessorConfig":
+        """Validate the body over the settings (tuning: the processor's, its defaults when None);
+        raises ValidationError naming the first bad field."""
+        tuning = tuning or ProcessorSettings()
         run_id, batch_type = run_identity(body, required=False)
         project = check_project(get_str(body, "project_id", default=settings.project), "project_id")
         dataset = get_str(body, "dataset", default=settings.dataset)
         dirs = parse_output_info(body.get("output_info"), settings.allowed_buckets)
         if not dirs and not run_id:
             raise ValidationError("'output_info' is required when no run_id is given", field="output_info")
+        workflow_id = get_str(body, "workflow_id", max_len=256)
+        files = _files(body, settings.allowed_buckets)
+        tables = [_table(body, field, project, dataset, default) for field, default in (
+            ("output_table", settings.output_table), ("lookup_table", settings.lookup_table),
+            ("dead_letter_table", settings.dead_letter_table))]
+        overrides = parse_overrides(body, tuning)
         return cls(
             run_id=run_id,
             batch_type=batch_type,
-            workflow_id=get_str(body, "workflow_id", max_len=256),
+            workflow_id=workflow_id,
             output_dirs=dirs,
-            files=_files(body, settings.allowed_buckets),
-            output_table=_table(body, "output_table", project, dataset, settings.output_table),
-            lookup_table=_table(body, "lookup_table", project, dataset, settings.lookup_table),
-            dead_letter_table=_table(body, "dead_letter_table", project, dataset, settings.dead_letter_table),
-            chunk_size=get_int(body, "chunk_size", default=env_int("PROCESSOR_CHUNK_SIZE", DEFAULT_CHUNK_SIZE),
-                               minimum=1, maximum=MAX_CHUNK_SIZE),
-            chunk_max_bytes=env_int("PROCESSOR_CHUNK_MAX_BYTES", DEFAULT_CHUNK_MAX_BYTES),
-            memory_threshold_percent=get_float(
-                body, "memory_threshold_percent", minimum=1.0, maximum=99.0,
-                default=env_float("PROCESSOR_MEMORY_THRESHOLD_PERCENT", DEFAULT_MEMORY_THRESHOLD_PERCENT)),
-            memory_limit_mb=env_int("PROCESSOR_MEMORY_LIMIT_MB", DEFAULT_MEMORY_LIMIT_MB),
-            # 0 is allowed: one chunk per call (tests and step-by-step resumption).
-            time_budget_seconds=get_float(
-                body, "time_budget_seconds", minimum=0.0, maximum=3600.0,
-                default=env_float("PROCESSOR_TIME_BUDGET_SECONDS", DEFAULT_TIME_BUDGET_SECONDS)),
-            write_method=_write_method(body),
-            resume_failed=get_bool(body, "resume_failed", default=False),
-            lease_seconds=env_float("PROCESSOR_LEASE_SECONDS", DEFAULT_LEASE_SECONDS),
+            files=files,
+            output_table=tables[0],
+            lookup_table=tables[1],
+            dead_letter_table=tables[2],
+            chunk_size=overrides.chunk_size,
+            chunk_max_bytes=tuning.chunk_max_bytes,
+            memory_threshold_percent=overrides.memory_threshold_percent,
+            memory_limit_mb=tuning.memory_limit_mb,
+            time_budget_seconds=overrides.time_budget_seconds,
+            write_method=overrides.write_method,
+            resume_failed=overrides.resume_failed,
+            lease_seconds=tuning.lease_seconds,
             jobs_collection=settings.jobs_collection,
             allowed_buckets=settings.allowed_buckets,
             input_bucket=settings.input_bucket,
         )
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """What a request may set for itself, over the processor's settings."""
+
+    chunk_size: int
+    memory_threshold_percent: float
+    time_budget_seconds: float
+    write_method: str
+    resume_failed: bool
+
+
+def parse_overrides(body: dict, tuning: ProcessorSettings) -> Overrides:
+    """The request's tuning, each absent field from `tuning`; raises ValidationError naming the
+    first bad field (in this order)."""
+    return Overrides(
+        chunk_size=get_int(body, "chunk_size", default=tuning.chunk_size, minimum=1, maximum=MAX_CHUNK_SIZE),
+        memory_threshold_percent=get_float(body, "memory_threshold_percent", default=tuning.memory_threshold_percent,
+                                           minimum=MIN_MEMORY_THRESHOLD_PERCENT, maximum=MAX_MEMORY_THRESHOLD_PERCENT),
+        time_budget_seconds=get_float(body, "time_budget_seconds", default=tuning.time_budget_seconds,
+                                      minimum=MIN_TIME_BUDGET_SECONDS, maximum=MAX_TIME_BUDGET_SECONDS),
+        write_method=_write_method(body),
+        resume_failed=get_bool(body, "resume_failed", default=False),
+    )
 
 
 def _table(body: dict, field: str, project: str, dataset: str | None, default: str) -> TableRef:

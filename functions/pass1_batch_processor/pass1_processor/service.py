@@ -1,13 +1,17 @@
 """The processor's answer to one HTTP call: resolve the scope, pick the files, work them within the
 time budget, complete the run when everything is done, and say where things stand.
 
-Counts in the answer are totals over the files the call covers (`files`), across every call that
-worked on them: a resumed call answers the running totals, and parallel calls given disjoint `files`
-add up to the run's totals.
+Counts at the top of the answer are the unit's: totals over the files the call covers (`files`),
+across every call that worked on them, so that a resumed call answers the running totals. A unit that
+is the whole run answers the run's totals once it completed it. `run_totals` is the run record's
+totals (shared/totals.py) once the run is completed (by this call or an earlier one), else null: the
+one source of a run's totals, reconciled, which the units' counts need not add up to (a key two
+units both wrote counts once, as a duplicate).
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass, replace
 
@@ -26,12 +30,14 @@ from pass1_processor.rows import RowPlan
 from pass1_processor.run_events import checkpoint_store, note_files, note_started
 from pass1_processor.schema import table_info
 from pass1_processor.scope import PROCESSABLE_STATES, PROCESSING_STAGE, Scope, processable_states, resolve_scope
+from pass1_processor.settings import ProcessorSettings
 from pass1_processor.snapshot import ensure_snapshot
 from pass1_processor.staging import STAGING_CLUSTERING, RunTables, ensure_table, nullable, staging_schema
 from shared.config import Settings
 from shared.errors import Conflict, NotFound, ValidationError, is_transient, to_pipeline_error
 from shared.faults import crash_point
 from shared.jobstate import JobState, JobStore, utcnow
+from shared.totals import answer_counts, run_totals
 
 
 @dataclass
@@ -48,11 +54,21 @@ class Outcome:
         return all(cp.done for cp in self.checkpoints.values())
 
 
+@functools.lru_cache(maxsize=1)
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+@functools.lru_cache(maxsize=1)
+def _tuning() -> ProcessorSettings:
+    return ProcessorSettings.from_env()
+
+
 def process_request(body: dict, ctx) -> dict:
     """Entry point behind the HTTP envelope (main.py)."""
     from shared.clients import firestore_client
 
-    config = ProcessorConfig.from_request(body, Settings.from_env())
+    config = ProcessorConfig.from_request(body, _settings(), _tuning())
     log = ctx.log.bind(run_id=config.run_id, workflow_id=config.workflow_id, batch_type=config.batch_type)
     firestore = firestore_client()
     jobs = JobStore(firestore, collection=config.jobs_collection) if config.run_id else None
@@ -70,7 +86,7 @@ def process_request(body: dict, ctx) -> dict:
     try:
         try:
             outcome, memory = _work(config, scope, files, store, target, ctx, log)
-            status = _finish(config, scope, jobs, store, outcome, files, target, log, firestore)
+            status, completed = _finish(config, scope, jobs, store, outcome, files, target, log, firestore)
         finally:
             _record_jobs(config, jobs, target, log)
         crash_point("answer")
@@ -79,10 +95,19 @@ def process_request(body: dict, ctx) -> dict:
         raise
     log.info("call finished", status=status, chunks=outcome.chunks, elapsed=round(ctx.elapsed(), 3),
              **outcome.totals.to_dict())
-    return _answer(config, scope, status, outcome.totals, [f.uri for f in files], ctx,
+    totals = outcome.totals
+    if completed is not None and _whole_run(config, scope):  # the unit is the run: its reconciled totals
+        totals = Counts.from_dict(completed["processing"])
+    return _answer(config, scope, status, totals, [f.uri for f in files], ctx,
                    resume=status == "partial", extra={"memory": memory.report(), "chunks": outcome.chunks,
                                                       "files_done": sum(cp.done for cp in outcome.checkpoints.values()),
+                                                      "run_totals": run_totals(completed),
                                                       **target.jobs.counter.report()})
+
+
+def _whole_run(config: ProcessorConfig, scope: Scope) -> bool:
+    """True when the call's unit is every file of the run (no `files`, every directory)."""
+    return config.files is None and {d.path for d in scope.work_dirs} == {d.path for d in scope.all_dirs}
 
 
 def select_files(found: list[PredictionFile], requested, scope: Scope) -> list[PredictionFile]:
@@ -189,18 +214,20 @@ def _work(config, scope, files, store, target, ctx, log) -> tuple[Outcome, Memor
     return outcome, memory
 
 
-def _finish(config, scope, jobs, store, outcome: Outcome, files, target: WriteTarget, log, firestore) -> str:
-    """'success' or 'partial'; completes the run when every file of every directory is done. Dead
-    letters land once per run, at completion (an ad hoc scope: at the end of each call)."""
+def _finish(config, scope, jobs, store, outcome: Outcome, files, target: WriteTarget, log,
+            firestore) -> tuple[str, dict | None]:
+    """('success' or 'partial', the run record when this call completed the run); completes the run
+    when every file of every directory is done. Dead letters land once per run, at completion (an ad
+    hoc scope: at the end of each call)."""
     if jobs is None:
         land_dead_letters(target, firestore, scope.doc_ref, _with_dead(files, outcome.checkpoints))
-        return "success" if outcome.all_done else "partial"
+        return ("success" if outcome.all_done else "partial"), None
     if not outcome.all_done:
-        return "partial"
+        return "partial", None
     everything = files if (config.files is None and scope.all_dirs == scope.work_dirs) else discover(scope.all_dirs)
     checkpoints = store.read_all(f.uri for f in everything)
     if not all(cp.done for cp in checkpoints.values()):
-        return "success"  # this call's files are done; other files of the run are not yet
+        return "success", None  # this call's files are done; other files of the run are not yet
     totals = Counts()
     for cp in checkpoints.values():
         totals.add(cp.counts)
@@ -221,10 +248,10 @@ def _finish(config, scope, jobs, store, outcome: Outcome, files, target: WriteTa
                                  allowed_from=PROCESSABLE_STATES, updates={"last_error": None}, mutate=completion)
     except Conflict:  # new output arrived meanwhile (poll_status moved the run back): not complete
         log.warning("run changed state before completion; call again")
-        return "partial"
+        return "partial", None
     log.info("run completed", files=len(everything),
              **{k: v for k, v in record["processing"].items() if k in Counts.__dataclass_fields__})
-    return "success"
+    return "success", record
 
 
 def _with_dead(files, checkpoints: dict) -> list[PredictionFile]:
@@ -268,32 +295,22 @@ def _completed_answer(config: ProcessorConfig, scope: Scope, firestore, ctx) -> 
     run, the unit's own file checkpoints for a unit (`files`, or some of the run's directories), so
     that a unit repeated after a lost answer gets its own totals back, not the run's."""
     stored = (scope.record or {}).get("processing") or {}
-    whole_run = config.files is None and {d.path for d in scope.work_dirs} == {d.path for d in scope.all_dirs}
-    if whole_run:
+    if _whole_run(config, scope):
         totals, files = Counts.from_dict(stored), list(stored.get("files") or [])
     else:
         files = [f.uri for f in select_files(discover(scope.work_dirs), config.files, scope)]
         totals = Counts()
         for cp in CheckpointStore(firestore, scope.doc_ref, "reader", config.lease_seconds).read_all(files).values():
             totals.add(cp.counts)
-    return _answer(config, scope, "success", totals, files, ctx, resume=False, extra={"already_completed": True})
+    return _answer(config, scope, "success", totals, files, ctx, resume=False,
+                   extra={"already_completed": True, "run_totals": run_totals(scope.record)})
 
 
 def _answer(config: ProcessorConfig, scope: Scope, status: str, totals: Counts, files: list[str], ctx,
             *, resume: bool, extra: dict) -> dict:
     return {
         "status": status,
-        "processed_records": totals.processed,
-        "inserted_rows": totals.inserted,
-        "repaired_records": totals.repaired,
-        "failed_records": totals.failed,
-        "unmatched_records": totals.unmatched,
-        "duplicate_records": totals.duplicates,
-        "pending_records": totals.pending,
-        "unconverted_values": totals.unconverted,
-        "retry_requests": totals.retry_requests,
-        "token_usage": {"prompt": totals.prompt_tokens, "candidates": totals.candidates_tokens,
-                        "total": totals.total_tokens},
+        **answer_counts(totals.to_dict()),  # the unit's
         "files": files,
         "processing_time_seconds": round(ctx.elapsed(), 3),
         "workflow_id": config.workflow_id,

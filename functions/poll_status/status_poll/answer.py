@@ -3,6 +3,8 @@
 done: the LLM stage is over (every Vertex job of the current attempt ended, or the run is past it,
       failed or was cancelled). succeeded: done, and there is output to process
       (PENDING_PROCESSING, PROCESSING, COMPLETED).
+run_totals: the run record's totals as the processor stored them at its last completion (reconciled;
+      shared/totals.py), null before; the workflow's summary reads them here.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from shared.jobstate import JobState
+from shared.totals import run_totals
 from status_poll import decide
 
 DONE_STATES = frozenset({JobState.PENDING_PROCESSING, JobState.PROCESSING, JobState.COMPLETED,
@@ -53,7 +56,7 @@ def status_answer(record: dict, now: datetime, with_jobs: bool = True) -> dict:
         "run_id": record["run_id"], "batch_type": record["batch_type"], "status": state,
         "llm_status": decide.llm_status(jobs), "done": state in DONE_STATES, "succeeded": state in SUCCEEDED_STATES,
         "attempt": record.get("attempt"), "output_info": output_info(record),
-        "completion_stats": stats, "progress": progress,
+        "completion_stats": stats, "progress": progress, "run_totals": run_totals(record),
         "error": record.get("last_error") or record.get("last_submit_error"),
         "jobs": [{field: _iso(job.get(field)) for field in JOB_FIELDS} for job in jobs],
         "created_at": _iso(record.get("created_at")), "updated_at": _iso(record.get("updated_at")),

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import ClassVar
 
 from shared.config import env_float, env_int
+from shared.envfield import env_field
 
 # Vertex AI batch prediction limits for Gemini: 200,000 requests per job, 1 GB per input file.
 VERTEX_MAX_REQUESTS_PER_JOB = 200_000
@@ -41,26 +43,41 @@ DEFAULT_SUBMIT_WAIT_SECONDS = 60.0
 
 @dataclass(frozen=True)
 class SubmitConfig:
-    """Environment variables: VERTEX_MODEL, VERTEX_FALLBACK_MODEL, VERTEX_FALLBACK_LOCATION,
-    MAX_REQUESTS_PER_JOB, MAX_BYTES_PER_JOB, MAX_TRANSCRIPT_CHARS, MAX_ATTEMPTS,
-    CIRCUIT_FAILURE_THRESHOLD, CIRCUIT_OPEN_SECONDS, CIRCUITS_COLLECTION, SUBMIT_LEASE_SECONDS,
-    SUBMIT_WAIT_SECONDS, MAX_REQUESTS_PER_RUN, SUBMIT_TIME_BUDGET_SECONDS, PROMPT_VERSION_<BATCH_TYPE>."""
+    """Each field's variable and meaning are on the field (env_field: the README's table is rendered
+    from them); PROMPT_VERSION_<BATCH_TYPE> is read per batch type (prompt_version)."""
 
-    model: str = "gemini-2.5-flash"
+    model: str = env_field("gemini-2.5-flash", "VERTEX_MODEL", "primary model")
     # Failover target. Set it equal to the primary to disable failover.
-    fallback_model: str = "gemini-2.5-flash-lite"
-    fallback_location: str | None = None  # None: the primary location
-    max_requests_per_job: int = VERTEX_MAX_REQUESTS_PER_JOB
-    max_bytes_per_job: int = VERTEX_MAX_BYTES_PER_JOB
-    max_transcript_chars: int = DEFAULT_MAX_TRANSCRIPT_CHARS
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS
-    circuit_threshold: int = DEFAULT_CIRCUIT_THRESHOLD
-    circuit_open_seconds: float = DEFAULT_CIRCUIT_OPEN_SECONDS
-    circuits_collection: str = "vertex_circuits"
-    lease_seconds: float = DEFAULT_SUBMIT_LEASE_SECONDS
-    wait_seconds: float = DEFAULT_SUBMIT_WAIT_SECONDS
-    max_requests_per_run: int = DEFAULT_MAX_REQUESTS_PER_RUN
-    time_budget_seconds: float = DEFAULT_SUBMIT_TIME_BUDGET_SECONDS
+    fallback_model: str = env_field("gemini-2.5-flash-lite", "VERTEX_FALLBACK_MODEL",
+                                    "used when the primary's circuit opens; equal to the primary disables failover")
+    fallback_location: str | None = env_field(None, "VERTEX_FALLBACK_LOCATION", "region of the fallback",
+                                              shown="the primary location")
+    max_requests_per_job: int = env_field(VERTEX_MAX_REQUESTS_PER_JOB, "MAX_REQUESTS_PER_JOB",
+                                          "requests per job; Vertex's limit, can only be lowered")
+    max_bytes_per_job: int = env_field(VERTEX_MAX_BYTES_PER_JOB, "MAX_BYTES_PER_JOB",
+                                       "bytes per job input file; Vertex's limit, can only be lowered")
+    max_transcript_chars: int = env_field(DEFAULT_MAX_TRANSCRIPT_CHARS, "MAX_TRANSCRIPT_CHARS",
+                                          "longer transcripts are skipped")
+    max_attempts: int = env_field(DEFAULT_MAX_ATTEMPTS, "MAX_ATTEMPTS",
+                                  "attempts of a run in total, first submission included")
+    circuit_threshold: int = env_field(DEFAULT_CIRCUIT_THRESHOLD, "CIRCUIT_FAILURE_THRESHOLD",
+                                       "consecutive transient failures that open a (model, location) circuit")
+    circuit_open_seconds: float = env_field(DEFAULT_CIRCUIT_OPEN_SECONDS, "CIRCUIT_OPEN_SECONDS",
+                                            "how long an open circuit stays open before one call tries again")
+    circuits_collection: str = env_field("vertex_circuits", "CIRCUITS_COLLECTION",
+                                         "Firestore collection of circuit state")
+    lease_seconds: float = env_field(DEFAULT_SUBMIT_LEASE_SECONDS, "SUBMIT_LEASE_SECONDS",
+                                     "a submitter's claim on a run (a crashed one is taken over after it)")
+    wait_seconds: float = env_field(DEFAULT_SUBMIT_WAIT_SECONDS, "SUBMIT_WAIT_SECONDS", "default `wait_seconds`")
+    max_requests_per_run: int = env_field(DEFAULT_MAX_REQUESTS_PER_RUN, "MAX_REQUESTS_PER_RUN",
+                                          "default `max_requests_per_run` (table sources)")
+    time_budget_seconds: float = env_field(
+        DEFAULT_SUBMIT_TIME_BUDGET_SECONDS, "SUBMIT_TIME_BUDGET_SECONDS",
+        "a call starts its first shard within half of it and a later one only while the longest shard so far "
+        "still fits, then answers `partial`; keep it below the 540 s timeout")
+    # Variables read outside the fields, for the README's table: (variable, default, meaning).
+    ENV_EXTRA: ClassVar[tuple[tuple[str, str, str], ...]] = (
+        ("PROMPT_VERSION_<BATCH_TYPE>", "v1", "e.g. `PROMPT_VERSION_PASS1`"),)
 
     @classmethod
     def from_env(cls) -> "SubmitConfig":
