@@ -6,13 +6,13 @@ that come from the run document (no `output_info` in the body) are resolved late
 
 from __future__ import annotations
 
-import posixpath
 from dataclasses import dataclass
 from typing import Any
 
 from shared.config import Settings, env_float, env_int
 from shared.errors import ValidationError
 from shared.identifiers import GcsPath, TableRef, check_project, parse_gcs_uri
+from shared.layout import is_prediction_file
 from shared.validation import get_bool, get_choice, get_float, get_int, get_str, get_str_list, run_identity
 
 WRITE_METHODS = ("load",)
@@ -36,8 +36,6 @@ DEFAULT_TIME_BUDGET_SECONDS = 480.0
 # A file's lease must outlive the longest gap between two checkpoint commits (one chunk); a crashed
 # holder's files are taken over once it lapses.
 DEFAULT_LEASE_SECONDS = 120.0
-PREDICTION_PREFIX = "prediction"
-PREDICTION_SUFFIX = ".jsonl"
 
 
 @dataclass(frozen=True)
@@ -137,12 +135,6 @@ def _files(body: dict, allowed: frozenset[str]) -> tuple[GcsPath, ...] | None:
                                   details={"uri": uri})
         files.append(path)
     return tuple(dict.fromkeys(files))  # duplicates dropped, order kept
-
-
-def is_prediction_file(name: str) -> bool:
-    """True for an object name whose basename is prediction*.jsonl (Vertex's output files)."""
-    base = posixpath.basename(name)
-    return base.startswith(PREDICTION_PREFIX) and base.endswith(PREDICTION_SUFFIX)
 
 
 def parse_output_info(value: Any, allowed: frozenset[str]) -> tuple[OutputDir, ...]:
