@@ -33,8 +33,8 @@ def output_bucket_for(project: str) -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    """Deployment-wide settings. Every field has an environment variable of the same name in
-    upper case (README: Configuration)."""
+    """Deployment-wide settings. Each field is read from its environment variable (ENV_NAMES;
+    README: Configuration); the defaults below are the deployment's."""
 
     project: str
     location: str = "us-central1"
