@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from infra.firestore import indexes as firestore_indexes
+from shared.config import RUN_EVENTS_TOPIC, Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS = REPO_ROOT / "infra" / "schemas"
@@ -52,25 +53,34 @@ class FunctionSpec:
 
 @dataclass(frozen=True)
 class Config:
+    """What a deploy is asked for. The names it creates (buckets, tables, collection) are the
+    Settings defaults (shared/config.py), which is also what the functions are given."""
+
     project: str
     region: str
-    dataset: str = "call_analytics"
-    bq_location: str = "US"
+    dataset: str = Settings.dataset
+    bq_location: str = Settings.bq_location
     model: str = "gemini-2.5-flash"
     # Failover to a lighter model in the same region by default: the buckets, the service
     # agent's grants and data residency stay as they are. Set a region here to fail over across regions.
     fallback_model: str = "gemini-2.5-flash-lite"
     fallback_region: str = ""
     # Run notifications (shared/notify.py): completed, failed, cancelled, dead-letter rate, stalled.
-    events_topic: str = "run-events"
+    events_topic: str = RUN_EVENTS_TOPIC
+
+    @property
+    def settings(self) -> Settings:
+        """The settings the deployed functions read (their environment, Settings.to_env)."""
+        return Settings.for_project(self.project, location=self.region, dataset=self.dataset,
+                                    bq_location=self.bq_location)
 
     @property
     def input_bucket(self) -> str:
-        return f"{self.project}-batch-input"
+        return self.settings.input_bucket
 
     @property
     def output_bucket(self) -> str:
-        return f"{self.project}-batch-output"
+        return self.settings.output_bucket
 
     def sa_email(self, short: str) -> str:
         return f"{short}@{self.project}.iam.gserviceaccount.com"
@@ -137,9 +147,7 @@ PUBLISHERS = ("sa-poll-status", "sa-pass1-processor")
 def functions(cfg: Config) -> list[FunctionSpec]:
     # BQ_LOCATION: every BigQuery job is created and fetched in the dataset's location; a job in a
     # single-region dataset is "not found" when fetched without it (after a 409, or a poll).
-    common = {"GOOGLE_CLOUD_PROJECT": cfg.project, "VERTEX_AI_LOCATION": cfg.region,
-              "INPUT_BUCKET": cfg.input_bucket, "OUTPUT_BUCKET": cfg.output_bucket, "BQ_DATASET": cfg.dataset,
-              "BQ_LOCATION": cfg.bq_location}
+    common = cfg.settings.to_env()
     # The functions that move runs to a final state or find alerts publish (roles/pubsub.publisher on
     # the topic); submit_batch makes no notification.
     publishes = {"RUN_EVENTS_TOPIC": cfg.events_topic}
@@ -250,16 +258,18 @@ def bigquery(cfg: Config) -> list[Step]:
                   ["bq", f"--project_id={cfg.project}", "mk", "--dataset", f"--location={cfg.bq_location}",
                    f"--default_table_expiration={SCRATCH_TABLE_EXPIRATION_SECONDS}", scratch],
                   unless=["bq", f"--project_id={cfg.project}", "show", "--dataset", scratch])]
-    tables = {"transcripts": "transcripts", "interaction_lookup": "interaction_lookup",
-              "pass1_analysis": "pass1_analysis", "pass1_dead_letter": "pass1_dead_letter"}
+    names = cfg.settings
+    # table -> its schema file (infra/schemas/<schema>.json)
+    tables = {names.transcripts_table: "transcripts", names.lookup_table: "interaction_lookup",
+              names.output_table: "pass1_analysis", names.dead_letter_table: "pass1_dead_letter"}
     for table, schema in tables.items():
         extra = []
-        if table in ("pass1_analysis", "pass1_dead_letter"):
+        if schema in ("pass1_analysis", "pass1_dead_letter"):
             # Daily partitions keep reruns' dedupe queries cheap; clustering on run_id and key makes the
             # processor's "already written?" lookup read a sliver of the table.
             extra = ["--time_partitioning_field=processed_at", "--time_partitioning_type=DAY",
                      "--clustering_fields=run_id,composite_key"]
-        elif table == "interaction_lookup":
+        elif schema == "interaction_lookup":
             extra = ["--clustering_fields=phone_number_token"]
         else:
             extra = table_options_flags(schema)  # transcripts: partitioned by call_date
@@ -314,8 +324,8 @@ def iam(cfg: Config) -> list[Step]:
                    retry=True)
               for bucket, member, role in bucket_roles]
     table_roles = [
-        ("transcripts", "sa-submit-batch", "roles/bigquery.dataViewer"),
-        ("interaction_lookup", "sa-pass1-processor", "roles/bigquery.dataViewer"),
+        (cfg.settings.transcripts_table, "sa-submit-batch", "roles/bigquery.dataViewer"),
+        (cfg.settings.lookup_table, "sa-pass1-processor", "roles/bigquery.dataViewer"),
     ]
     steps += [Step(f"{role} on {table}", ["bq", f"--project_id={cfg.project}", "add-iam-policy-binding",
                                           f"--member={sa(name)}", f"--role={role}",
@@ -431,8 +441,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--project", required=True)
     parser.add_argument("--region", required=True)
-    parser.add_argument("--dataset", default="call_analytics")
-    parser.add_argument("--bq-location", default="US",
+    parser.add_argument("--dataset", default=Settings.dataset)
+    parser.add_argument("--bq-location", default=Settings.bq_location,
                         help="the dataset's location (US, EU or a region); every function gets it as BQ_LOCATION")
     parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     args = parser.parse_args(argv)

@@ -1,8 +1,10 @@
 """Settings read from the environment, once, in one place.
 
 Production and the local stack run the same code; only these variables differ (the local stack
-writes them to .local/stack.env). Each function builds its own request config on top of Settings
-(see the function's config module), validated at the door.
+writes them to .local/stack.env, the deploy passes them as --set-env-vars, both from
+Settings.to_env). Each function builds its own request config on top of Settings (see the
+function's config module), validated at the door. The defaults here are the only ones: the stack
+(infra/local/layout.py) and the deploy (infra/deploy.py) take theirs from this module.
 """
 
 from __future__ import annotations
@@ -13,11 +15,26 @@ from typing import Mapping
 
 from shared.errors import InternalError
 
+# The run-events Pub/Sub topic the deploy and the local stack create; the functions publish to
+# RUN_EVENTS_TOPIC (shared/notify.py), which they are given with this name.
+RUN_EVENTS_TOPIC = "run-events"
+
+
+def input_bucket_for(project: str) -> str:
+    """The input bucket the deploy and the stack create: bucket names are global, the project id
+    makes them unique."""
+    return f"{project}-batch-input"
+
+
+def output_bucket_for(project: str) -> str:
+    """The output bucket the deploy and the stack create (see input_bucket_for)."""
+    return f"{project}-batch-output"
+
 
 @dataclass(frozen=True)
 class Settings:
-    """Deployment-wide settings. Every field has an environment variable of the same name in
-    upper case (docs/configuration.md)."""
+    """Deployment-wide settings. Each field is read from its environment variable (ENV_NAMES;
+    docs/configuration.md); the defaults below are the deployment's."""
 
     project: str
     location: str = "us-central1"
@@ -41,25 +58,52 @@ class Settings:
         project = env.get("GOOGLE_CLOUD_PROJECT") or env.get("GCP_PROJECT")
         if not project:
             raise InternalError("GOOGLE_CLOUD_PROJECT is not set", details={"field": "GOOGLE_CLOUD_PROJECT"})
-        input_bucket = env.get("INPUT_BUCKET", "")
-        output_bucket = env.get("OUTPUT_BUCKET", "")
+        # An unset or empty variable leaves the field's default.
+        fields = {field: env.get(name) or getattr(cls, field) for field, name in ENV_NAMES.items()}
         allowed = {b.strip() for b in env.get("ALLOWED_BUCKETS", "").split(",") if b.strip()}
-        allowed |= {b for b in (input_bucket, output_bucket) if b}
-        return cls(
-            project=project,
-            location=env.get("VERTEX_AI_LOCATION", cls.location),
-            input_bucket=input_bucket,
-            output_bucket=output_bucket,
-            allowed_buckets=frozenset(allowed),
-            dataset=env.get("BQ_DATASET", cls.dataset),
-            bq_location=env.get("BQ_LOCATION") or cls.bq_location,
-            transcripts_table=env.get("TRANSCRIPTS_TABLE", cls.transcripts_table),
-            lookup_table=env.get("LOOKUP_TABLE", cls.lookup_table),
-            output_table=env.get("OUTPUT_TABLE", cls.output_table),
-            dead_letter_table=env.get("DEAD_LETTER_TABLE", cls.dead_letter_table),
-            jobs_collection=env.get("JOBS_COLLECTION", cls.jobs_collection),
-            vertex_endpoint=env.get("VERTEX_AI_ENDPOINT") or None,
-        )
+        return cls.of(project, allowed_buckets=frozenset(allowed), **fields)
+
+    @classmethod
+    def of(cls, project: str, **fields) -> "Settings":
+        """Settings with the input and output buckets always among the allowed ones."""
+        allowed = set(fields.pop("allowed_buckets", ()))
+        allowed |= {b for b in (fields.get("input_bucket"), fields.get("output_bucket")) if b}
+        return cls(project=project, allowed_buckets=frozenset(allowed), **fields)
+
+    @classmethod
+    def for_project(cls, project: str, **fields) -> "Settings":
+        """A deployment's settings: its buckets named after the project, every other field its
+        default unless given (what the deploy and the local stack set up)."""
+        fields.setdefault("input_bucket", input_bucket_for(project))
+        fields.setdefault("output_bucket", output_bucket_for(project))
+        return cls.of(project, **fields)
+
+    def to_env(self) -> dict[str, str]:
+        """The environment from_env reads these settings back from (unset fields left out).
+        ALLOWED_BUCKETS only when it names more than the input and output buckets (always allowed):
+        its commas would otherwise split a deploy's --set-env-vars list for nothing."""
+        env = {"GOOGLE_CLOUD_PROJECT": self.project}
+        env.update({name: getattr(self, field) for field, name in ENV_NAMES.items() if getattr(self, field)})
+        if self.allowed_buckets - {self.input_bucket, self.output_bucket}:
+            env["ALLOWED_BUCKETS"] = ",".join(sorted(self.allowed_buckets))
+        return env
+
+
+# Field -> environment variable, for the fields that are plain strings (docs/configuration.md).
+# GOOGLE_CLOUD_PROJECT (or GCP_PROJECT) and ALLOWED_BUCKETS (comma-separated) are read apart.
+ENV_NAMES = {
+    "location": "VERTEX_AI_LOCATION",
+    "input_bucket": "INPUT_BUCKET",
+    "output_bucket": "OUTPUT_BUCKET",
+    "dataset": "BQ_DATASET",
+    "bq_location": "BQ_LOCATION",
+    "transcripts_table": "TRANSCRIPTS_TABLE",
+    "lookup_table": "LOOKUP_TABLE",
+    "output_table": "OUTPUT_TABLE",
+    "dead_letter_table": "DEAD_LETTER_TABLE",
+    "jobs_collection": "JOBS_COLLECTION",
+    "vertex_endpoint": "VERTEX_AI_ENDPOINT",
+}
 
 
 def env_int(name: str, default: int) -> int:

@@ -150,7 +150,7 @@ def to_pipeline_error(exc: BaseException) -> PipelineError:
 
     name = type(exc).__name__
     if isinstance(exc, gexc.RetryError):  # a retry policy's deadline passed on a transient error
-        return UpstreamUnavailable(f"still failing after retries: {name}", details={"type": name})
+        return retries_exhausted(exc)
     if is_transient(exc):
         return UpstreamUnavailable(f"upstream service unavailable: {name}",
                                    details={"type": name, "reason": _bigquery_reason(exc)})
@@ -162,6 +162,20 @@ def to_pipeline_error(exc: BaseException) -> PipelineError:
         # Long enough for the index Firestore asks for (it comes as a link or, locally, as JSON).
         return UpstreamPreconditionFailed(_short(exc, limit=1000), details={"type": name})
     return InternalError(f"internal error: {name}", details={"type": name})
+
+
+# How a service is named in a message (details carry the short name).
+SERVICE_NAMES = {"vertex": "Vertex AI"}
+
+
+def retries_exhausted(exc: BaseException, service: str | None = None) -> UpstreamUnavailable:
+    """The 503 for a retry policy whose budget ran out (a google.api_core RetryError): the last
+    transient error is named (or "timeout" when there was none), and the service when known."""
+    cause = getattr(exc, "cause", None)
+    name = type(cause).__name__ if cause else None
+    label = f"{SERVICE_NAMES.get(service, service)} " if service else ""
+    return UpstreamUnavailable(f"{label}still failing after retries: {name or 'timeout'}",
+                               details={"type": name, **({"service": service} if service else {})})
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:

@@ -21,12 +21,13 @@ a lost publish is retried by the Scheduler sweep).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 from shared import events as run_events
 from shared.errors import Conflict, NotFound
-from shared.retry import call_with_retry
+from shared.lease import held_by_another, holds, lease_for
+from shared.retry import call_with_retry, transact
 
 
 class JobState:
@@ -86,6 +87,21 @@ def document_id(run_id: str, batch_type: str) -> str:
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def attempt_jobs(record: dict, attempt: int | None = None) -> list[dict]:
+    """The run's jobs of one attempt (default: the current one, the record's `attempt`)."""
+    attempt = record.get("attempt") if attempt is None else attempt
+    return [job for job in record.get("jobs") or [] if job.get("attempt") == attempt]
+
+
+def _existing(transaction, ref, run_id: str, batch_type: str) -> dict:
+    """The record as the transaction reads it; NotFound (404) when there is none."""
+    snap = ref.get(transaction=transaction)
+    if not snap.exists:
+        raise NotFound(f"no run '{run_id}' of batch type '{batch_type}'",
+                       details={"run_id": run_id, "batch_type": batch_type})
+    return snap.to_dict()
 
 
 class JobStore:
@@ -154,17 +170,16 @@ class JobStore:
 
     # -- changes (each one transaction) ----------------------------------------------------------
     def _run_transaction(self, fn: Callable[[Any], Any]):
-        from google.cloud import firestore
-
+        """fn(transaction) in one transaction (shared.retry.transact), then the outbox it wrote is
+        published."""
         pending: list[str] = []
 
-        @firestore.transactional
         def body(transaction):
             pending.clear()  # a retried transaction starts over
             self._outbox_written = pending
             return fn(transaction)
 
-        result = body(self._client.transaction())
+        result = transact(self._client, body)
         if pending:
             from shared.notify import publish_after_commit
 
@@ -215,11 +230,7 @@ class JobStore:
         sources = frozenset(allowed_from) if allowed_from is not None else None
 
         def txn(transaction):
-            snap = ref.get(transaction=transaction)
-            if not snap.exists:
-                raise NotFound(f"no run '{run_id}' of batch type '{batch_type}'",
-                               details={"run_id": run_id, "batch_type": batch_type})
-            record = snap.to_dict()
+            record = _existing(transaction, ref, run_id, batch_type)
             current = record["state"]
             if current != target:
                 if not can_transition(current, target) or (sources is not None and current not in sources):
@@ -239,10 +250,7 @@ class JobStore:
         ref = self.ref(run_id, batch_type)
 
         def txn(transaction):
-            snap = ref.get(transaction=transaction)
-            if not snap.exists:
-                raise NotFound(f"no run '{run_id}' of batch type '{batch_type}'")
-            record = snap.to_dict()
+            record = _existing(transaction, ref, run_id, batch_type)
             changes = {**(updates or {}), **(mutate(record) if mutate else {}), "updated_at": self._clock()}
             self._write(transaction, ref, record, changes, events)
             record.update(changes)
@@ -309,18 +317,14 @@ class JobStore:
         ref = self.ref(run_id, batch_type)
 
         def txn(transaction):
-            snap = ref.get(transaction=transaction)
-            if not snap.exists:
-                raise NotFound(f"no run '{run_id}' of batch type '{batch_type}'")
-            record = snap.to_dict()
+            record = _existing(transaction, ref, run_id, batch_type)
             now = self._clock()
-            lease = record.get("lease") or {}
-            if lease.get("owner") not in (None, owner) and lease.get("expires_at") and lease["expires_at"] > now:
+            lease = record.get("lease")
+            if held_by_another(lease, owner, now):
                 raise Conflict(f"run '{run_id}' is being processed by another invocation",
                                details={"lease_expires_at": lease["expires_at"].isoformat()})
-            changes = {"lease": {"owner": owner, "acquired_at": now,
-                                 "expires_at": now + timedelta(seconds=seconds)},
-                       "updated_at": now, **(mutate(record) if mutate else {})}
+            changes = {"lease": lease_for(owner, now, seconds), "updated_at": now,
+                       **(mutate(record) if mutate else {})}
             transaction.update(ref, changes)
             record.update(changes)
             return record
@@ -333,7 +337,7 @@ class JobStore:
 
         def txn(transaction):
             snap = ref.get(transaction=transaction)
-            if snap.exists and (snap.to_dict().get("lease") or {}).get("owner") == owner:
+            if snap.exists and holds(snap.to_dict().get("lease"), owner):
                 transaction.update(ref, {"lease": None, "updated_at": self._clock()})
 
         self._run_transaction(txn)

@@ -6,6 +6,8 @@ between submit_batch (which writes them) and the processor (which reads them bac
     output     {output base}/{batch_type}/{run_id}/attempt-{n}/shard-{shard:05d}/
                (output base: gs://$OUTPUT_BUCKET/runs, or the submit request's output_prefix;
                Vertex AI writes into a folder of its own below it: prediction-model-<time>/)
+    prediction <gcsOutputDirectory>/prediction*.jsonl: what Vertex AI writes (predictions.jsonl or
+               predictions_00001.jsonl...); nothing else in the directory is a prediction file
     retry      <gcsOutputDirectory>/retry/keys-*.jsonl: the keys of the rows to submit again
 
 Every request line carries a row id in `request.labels.row_id` (ROW_ID_LABEL), `a{n}-s{shard}-r{line}`:
@@ -20,13 +22,18 @@ A retried submit writes the same names, so it overwrites instead of adding.
 
 from __future__ import annotations
 
+import posixpath
 import re
 
 from shared.identifiers import GcsPath
 
 ROW_ID_LABEL = "row_id"
+# Vertex AI's output files: the basename starts and ends so (the processor's retry/ files do not).
+PREDICTION_PREFIX = "prediction"
+PREDICTION_SUFFIX = ".jsonl"
 RETRY_FOLDER = "retry"
 RETRY_KEYS_PREFIX = "keys-"
+RETRY_KEYS_SUFFIX = ".jsonl"
 _INPUT_SUFFIX = ".jsonl"
 _KEY_INDEX_SUFFIX = ".keys.jsonl"
 _SHARD_OBJECT = re.compile(r"/input-(\d{5})(?:\.keys)?\.jsonl$")
@@ -78,6 +85,27 @@ def input_for_output(output_path: GcsPath, input_bucket: str) -> GcsPath | None:
         return None
     batch_type, run_id, attempt, shard = matches[-1].groups()
     return input_object(attempt_prefix(input_bucket, batch_type, run_id, int(attempt)), int(shard))
+
+
+def is_prediction_file(name: str) -> bool:
+    """True for an object name whose basename is prediction*.jsonl (Vertex AI's output files)."""
+    base = posixpath.basename(name)
+    return base.startswith(PREDICTION_PREFIX) and base.endswith(PREDICTION_SUFFIX)
+
+
+def retry_keys_prefix(output_dir: GcsPath) -> GcsPath:
+    """The prefix every retry-keys object of a job's output directory starts with (for a listing)."""
+    return output_dir.join(RETRY_FOLDER, RETRY_KEYS_PREFIX)
+
+
+def retry_keys_object(output_dir: GcsPath, tag: str) -> GcsPath:
+    """One retry-keys object of a job's output directory: <dir>/retry/keys-<tag>.jsonl."""
+    return output_dir.join(RETRY_FOLDER, f"{RETRY_KEYS_PREFIX}{tag}{RETRY_KEYS_SUFFIX}")
+
+
+def is_retry_keys_object(name: str) -> bool:
+    """True for an object name under a retry-keys prefix that is one of its .jsonl files."""
+    return name.endswith(RETRY_KEYS_SUFFIX)
 
 
 def row_id(attempt: int, shard: int, line: int) -> str:

@@ -1,8 +1,13 @@
-"""Retry policies for calls to Google APIs (one call at a time).
+"""Retry policies for calls to Google APIs (one call at a time), and the one Firestore transaction.
 
 Retrying a call is not retrying a job: a failed Vertex job or a failed load job is a new attempt with
 its own identity, decided by the caller (see shared/jobstate.py and the processor's writer). These
 policies only cover a single API call that failed for a transient reason (shared.errors.is_transient).
+
+The policies are module-level values (google.api_core's Retry is immutable): a caller that needs
+another budget takes a copy with `.with_timeout()`, one that narrows what is retried a copy with
+`.with_predicate()`. Retries running out (RetryError) become a 503 in one place:
+shared.errors.retries_exhausted.
 
 Delays follow google-cloud-bigquery's DEFAULT_RETRY: start at 1 s, double, cap at 32 s. Deadlines are
 shorter than the functions' time budget so that a still-failing service ends in a clean 503 with the
@@ -12,8 +17,12 @@ run left resumable, instead of the platform killing the function mid-write.
 from __future__ import annotations
 
 import os
+from typing import Any, Callable
 
-from shared.errors import UpstreamUnavailable, is_transient
+from google.api_core.exceptions import RetryError
+from google.api_core.retry import Retry
+
+from shared.errors import is_transient, retries_exhausted
 
 # First wait: long enough for a 429 burst window to pass, short enough to be unnoticed otherwise.
 INITIAL_DELAY_SECONDS = 1.0
@@ -25,36 +34,55 @@ MAXIMUM_DELAY_SECONDS = 32.0
 DEFAULT_DEADLINE_SECONDS = 120.0
 
 
-def _env_float(name: str, default: float) -> float:
-    """Deadlines can be shortened from the environment (tests, impatient callers); never lengthened
-    past what the caller asked."""
+def _env_seconds(name: str, default: float) -> float:
+    """A delay or deadline from the environment (tests and the reliability suite shrink them when
+    they start a function), else the default. Read once, when this module is imported."""
     value = os.environ.get(name)
     return float(value) if value else default
 
 
-def api_retry(deadline: float | None = None):
-    """A google.api_core Retry for one API call, retrying only transient errors."""
-    from google.api_core.retry import Retry
+# Every transient failure of one API call (rate limits, outages, dropped connections, Firestore
+# contention, concurrent DML): the policy of every call in this project unless a caller says otherwise.
+DEFAULT_RETRY = Retry(
+    predicate=is_transient,
+    initial=_env_seconds("RETRY_INITIAL_DELAY_SECONDS", INITIAL_DELAY_SECONDS),
+    maximum=_env_seconds("RETRY_MAXIMUM_DELAY_SECONDS", MAXIMUM_DELAY_SECONDS),
+    multiplier=MULTIPLIER,
+    timeout=_env_seconds("RETRY_DEADLINE_SECONDS", DEFAULT_DEADLINE_SECONDS),
+)
 
-    return Retry(
-        predicate=is_transient,
-        initial=_env_float("RETRY_INITIAL_DELAY_SECONDS", INITIAL_DELAY_SECONDS),
-        maximum=_env_float("RETRY_MAXIMUM_DELAY_SECONDS", MAXIMUM_DELAY_SECONDS),
-        multiplier=MULTIPLIER,
-        timeout=deadline if deadline is not None else _env_float("RETRY_DEADLINE_SECONDS", DEFAULT_DEADLINE_SECONDS),
-    )
+
+def api_retry(deadline: float | None = None) -> Retry:
+    """DEFAULT_RETRY, or a copy of it with another total budget (`deadline` seconds)."""
+    return DEFAULT_RETRY if deadline is None else DEFAULT_RETRY.with_timeout(deadline)
+
+
+def run_with(policy: Retry, fn: Callable[[], Any], service: str | None = None) -> Any:
+    """fn() under `policy`; transient errors left when its budget is spent -> UpstreamUnavailable (503)."""
+    try:
+        return policy(fn)()
+    except RetryError as exc:
+        raise retries_exhausted(exc, service) from exc
 
 
 def call_with_retry(fn, *args, deadline: float | None = None, **kwargs):
-    """Run fn(*args, **kwargs) under api_retry; transient errors left after the deadline surface
-    as google.api_core.exceptions.RetryError, which callers map to UpstreamUnavailable."""
-    from google.api_core.exceptions import RetryError
+    """Run fn(*args, **kwargs) under api_retry(deadline); retries running out -> UpstreamUnavailable."""
+    return run_with(api_retry(deadline), lambda: fn(*args, **kwargs))
 
-    try:
-        return api_retry(deadline)(fn)(*args, **kwargs)
-    except RetryError as exc:
-        cause = exc.cause
-        raise UpstreamUnavailable(
-            f"still failing after retries: {type(cause).__name__ if cause else 'timeout'}",
-            details={"type": type(cause).__name__ if cause else None},
-        ) from exc
+
+def transact(client, fn: Callable[[Any], Any], deadline: float | None = None) -> Any:
+    """fn(transaction) in one Firestore transaction of `client`, and its result.
+
+    google-cloud-firestore reruns fn itself when the commit aborts on contention (a few attempts,
+    then a ValueError that is_transient counts as transient); the whole transaction is also retried
+    under DEFAULT_RETRY, so an outage or a document held by a crashed holder's transaction ends in a
+    503 after the deadline, like any other call. fn may therefore run more than once: it must
+    compute its writes from what it reads in the transaction, and start over each time.
+    """
+    from google.cloud import firestore
+
+    @firestore.transactional
+    def body(transaction):
+        return fn(transaction)
+
+    return call_with_retry(lambda: body(client.transaction()), deadline=deadline)

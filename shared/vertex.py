@@ -19,8 +19,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
-from shared.errors import UpstreamUnavailable
-from shared.retry import api_retry
+from shared.retry import api_retry, run_with
 
 # --- job states (google.cloud.aiplatform.v1.JobState names) ------------------------------------
 UNSPECIFIED = "JOB_STATE_UNSPECIFIED"
@@ -215,18 +214,7 @@ class VertexJobs:
 
     def _call(self, fn: Callable[[], Any], retry=None):
         """fn() under `retry` (default shared.retry.api_retry); retries running out -> 503."""
-        from google.api_core.exceptions import RetryError
-
-
-        policy = retry if retry is not None else api_retry(self._deadline)
-        try:
-            return policy(fn)()
-        except RetryError as exc:
-            cause = exc.cause
-            raise UpstreamUnavailable(
-                f"Vertex AI still failing after retries: {type(cause).__name__ if cause else 'timeout'}",
-                details={"type": type(cause).__name__ if cause else None, "service": "vertex"},
-            ) from exc
+        return run_with(retry if retry is not None else api_retry(self._deadline), fn, service="vertex")
 
     def retry_policy(self):
         """The default policy of one call, for callers that narrow its predicate (circuit breaker)."""

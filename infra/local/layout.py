@@ -1,7 +1,9 @@
 """Where the local stack lives: its directory, ports, resource names and the environment it publishes.
 
 Ports are a base plus fixed offsets so that several stacks (one per engineer, one for CI) can run on
-one machine side by side: set STACK_PORT_BASE and STACK_DIR.
+one machine side by side: set STACK_PORT_BASE and STACK_DIR. The names (buckets, dataset, tables,
+collection) are a deployment's Settings (shared/config.py) with their defaults: the stack states
+none of them again.
 """
 
 from __future__ import annotations
@@ -10,37 +12,37 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.config import RUN_EVENTS_TOPIC, Settings
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 DEFAULT_PORT_BASE = 18000
 LOCAL_PROJECT = "local-project"
-LOCAL_LOCATION = "us-central1"
 # A single region on purpose: BigQuery then needs the location on every job call (a job fetched
 # without it is "not found"), which the stack's BigQuery front enforces. A multi-region (US, EU)
 # would let a call that forgets the location pass locally and fail in a regional deployment.
 LOCAL_BQ_LOCATION = "europe-west4"
+# What the stack deploys: a project's settings with the defaults, but for the dataset's location.
+LOCAL_SETTINGS = Settings.for_project(LOCAL_PROJECT, bq_location=LOCAL_BQ_LOCATION)
 
 
 @dataclass(frozen=True)
 class StackLayout:
-    """One local stack: a directory for its state and a port base."""
+    """One local stack: a directory for its state, a port base and the settings it deploys (whose
+    fields it answers as its own: layout.dataset is layout.settings.dataset)."""
 
     dir: Path
     port_base: int = DEFAULT_PORT_BASE
-    project: str = LOCAL_PROJECT
-    location: str = LOCAL_LOCATION
-    bq_location: str = LOCAL_BQ_LOCATION
-    input_bucket: str = f"{LOCAL_PROJECT}-batch-input"
-    output_bucket: str = f"{LOCAL_PROJECT}-batch-output"
-    dataset: str = "call_analytics"
-    transcripts_table: str = "transcripts"
-    lookup_table: str = "interaction_lookup"
-    output_table: str = "pass1_analysis"
-    dead_letter_table: str = "pass1_dead_letter"
-    jobs_collection: str = "batch_jobs"
-    run_events_topic: str = "run-events"
+    settings: Settings = LOCAL_SETTINGS
+    run_events_topic: str = RUN_EVENTS_TOPIC
     # A subscription the stack creates so that a person can pull what was published (tests make their own).
     run_events_subscription: str = "run-events-local"
+
+    def __getattr__(self, name: str):
+        # Only called for names the layout lacks: project, buckets, dataset, tables, collection.
+        if name.startswith("_") or name == "settings":
+            raise AttributeError(name)
+        return getattr(self.settings, name)
 
     @classmethod
     def from_env(cls) -> "StackLayout":
@@ -68,8 +70,7 @@ class StackLayout:
         """The environment every client of the stack needs, and the functions read at start."""
         host = "127.0.0.1"
         return {
-            "GOOGLE_CLOUD_PROJECT": self.project,
-            "VERTEX_AI_LOCATION": self.location,
+            **self.settings.to_env(),
             "STORAGE_EMULATOR_HOST": f"http://{host}:{self.storage_port}",
             # The front, not the emulator: it refuses queries that need an index the deploy lacks.
             "FIRESTORE_EMULATOR_HOST": f"{host}:{self.firestore_front_port}",
@@ -80,16 +81,6 @@ class StackLayout:
             "SUBMIT_BATCH_URL": f"http://{host}:{self.submit_port}/",
             "POLL_STATUS_URL": f"http://{host}:{self.poll_port}/",
             "PASS1_BATCH_PROCESSOR_URL": f"http://{host}:{self.process_port}/",
-            "INPUT_BUCKET": self.input_bucket,
-            "OUTPUT_BUCKET": self.output_bucket,
-            "ALLOWED_BUCKETS": f"{self.input_bucket},{self.output_bucket}",
-            "BQ_DATASET": self.dataset,
-            "BQ_LOCATION": self.bq_location,
-            "TRANSCRIPTS_TABLE": self.transcripts_table,
-            "LOOKUP_TABLE": self.lookup_table,
-            "OUTPUT_TABLE": self.output_table,
-            "DEAD_LETTER_TABLE": self.dead_letter_table,
-            "JOBS_COLLECTION": self.jobs_collection,
         }
 
     def write_env_file(self) -> Path:

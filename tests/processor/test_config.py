@@ -2,9 +2,10 @@
 
 import pytest
 
-from pass1_processor.config import ProcessorConfig, is_prediction_file, parse_output_info
+from pass1_processor.config import ProcessorConfig, parse_output_info
 from shared.config import Settings
 from shared.errors import ValidationError
+from shared.layout import is_prediction_file
 
 SETTINGS = Settings(project="local-project", output_bucket="out-bucket", input_bucket="in-bucket",
                     allowed_buckets=frozenset({"out-bucket", "in-bucket"}))

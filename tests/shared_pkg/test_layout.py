@@ -52,3 +52,22 @@ def test_row_ids_are_label_values_of_fixed_width_that_name_their_place():
     assert layout.row_position(rid, 1, 3) is None and layout.row_position(rid, 2, 4) is None
     assert layout.row_position("A2-s00003-r000017", 2, 3) is None and layout.row_position(None, 2, 3) is None
     assert layout.attempt_and_shard(GcsPath("b", "runs/pass1/r/attempt-2/input-00003.jsonl")) == (2, 3)
+
+
+@pytest.mark.parametrize("name, ok", [
+    ("d/prediction-model-x/predictions.jsonl", True), ("d/predictions_00001.jsonl", True), ("prediction.jsonl", True),
+    ("d/retry/keys-00000.jsonl", False), ("d/incremental.txt", False), ("d/predictions.jsonl.tmp", False),
+    ("d/my-predictions.jsonl", False),
+])
+def test_the_prediction_file_rule_is_the_basename(name, ok):
+    """One rule for the processor's discovery and request check and for poll_status's listing."""
+    assert layout.is_prediction_file(name) is ok
+
+
+def test_retry_keys_live_in_the_output_directorys_retry_folder():
+    out = GcsPath("out-bucket", "runs/pass1/r1/attempt-1/shard-00000/prediction-model-x")
+    key_file = layout.retry_keys_object(out, "abc-000000001")
+    assert key_file.uri == f"{out.uri}/retry/keys-abc-000000001.jsonl"
+    prefix = layout.retry_keys_prefix(out)
+    assert key_file.name.startswith(prefix.name) and layout.is_retry_keys_object(key_file.name)
+    assert not layout.is_prediction_file(key_file.name)

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 from pass1_processor.counts import Counts
 from shared.errors import Conflict
-from shared.retry import call_with_retry
+from shared.lease import held_by_another, holds, lease_for
+from shared.retry import call_with_retry, transact
 
 FILES_COLLECTION = "processor_files"
 
@@ -86,20 +87,14 @@ class CheckpointStore:
         self._client = client
         self._files = scope_ref.collection(FILES_COLLECTION)
         self._owner = owner
-        self._lease = timedelta(seconds=lease_seconds)
+        self._lease_seconds = lease_seconds
         self._clock = clock
 
     def _ref(self, uri: str):
         return self._files.document(file_doc_id(uri))
 
     def _transact(self, fn: Callable[[Any], Any]):
-        from google.cloud import firestore
-
-        @firestore.transactional
-        def body(transaction):
-            return fn(transaction)
-
-        return call_with_retry(lambda: body(self._client.transaction()))
+        return transact(self._client, fn)
 
     def read_all(self, uris: Iterable[str]) -> dict[str, Checkpoint]:
         """Checkpoints of the files (a file never touched has the initial checkpoint)."""
@@ -120,8 +115,7 @@ class CheckpointStore:
             if data and data.get("done"):
                 return None
             now = self._clock()
-            lease = (data or {}).get("lease") or {}
-            if lease.get("owner") not in (None, self._owner) and lease.get("expires_at") and lease["expires_at"] > now:
+            if held_by_another((data or {}).get("lease"), self._owner, now):
                 raise FileBusy(uri)
             changes = {"lease": self._lease_value(now), "updated_at": now}
             if data is None:
@@ -152,7 +146,7 @@ class CheckpointStore:
 
         def txn(transaction):
             snap = ref.get(transaction=transaction)
-            if snap.exists and ((snap.to_dict().get("lease") or {}).get("owner") == self._owner):
+            if snap.exists and holds(snap.to_dict().get("lease"), self._owner):
                 transaction.update(ref, {"lease": None, "updated_at": self._clock()})
 
         self._transact(txn)
@@ -163,7 +157,7 @@ class CheckpointStore:
         def txn(transaction):
             snap = ref.get(transaction=transaction)
             data = snap.to_dict() if snap.exists else {}
-            if (data.get("lease") or {}).get("owner") != self._owner:
+            if not holds(data.get("lease"), self._owner):
                 raise LeaseLost("another invocation took over this file (our lease lapsed)",
                                details={"file": uri})
             now = self._clock()
@@ -174,4 +168,4 @@ class CheckpointStore:
         return self._transact(txn)
 
     def _lease_value(self, now: datetime) -> dict:
-        return {"owner": self._owner, "expires_at": now + self._lease}
+        return lease_for(self._owner, now, self._lease_seconds)

@@ -10,7 +10,6 @@ that come from the run document (no `output_info` in the body) are resolved late
 
 from __future__ import annotations
 
-import posixpath
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +17,7 @@ from pass1_processor.settings import MAX_CHUNK_SIZE, ProcessorSettings
 from shared.config import Settings
 from shared.errors import ValidationError
 from shared.identifiers import GcsPath, TableRef, check_project, parse_gcs_uri
+from shared.layout import is_prediction_file
 from shared.validation import get_bool, get_choice, get_float, get_int, get_str, get_str_list, run_identity
 
 WRITE_METHODS = ("load",)
@@ -29,8 +29,6 @@ REMOVED_WRITE_METHODS = {"streaming": "write_method_removed"}
 MIN_MEMORY_THRESHOLD_PERCENT, MAX_MEMORY_THRESHOLD_PERCENT = 1.0, 99.0
 # 0 is allowed: one chunk per call (tests and step-by-step resumption).
 MIN_TIME_BUDGET_SECONDS, MAX_TIME_BUDGET_SECONDS = 0.0, 3600.0
-PREDICTION_PREFIX = "prediction"
-PREDICTION_SUFFIX = ".jsonl"
 
 
 @dataclass(frozen=True)
@@ -157,12 +155,6 @@ def _files(body: dict, allowed: frozenset[str]) -> tuple[GcsPath, ...] | None:
                                   details={"uri": uri})
         files.append(path)
     return tuple(dict.fromkeys(files))  # duplicates dropped, order kept
-
-
-def is_prediction_file(name: str) -> bool:
-    """True for an object name whose basename is prediction*.jsonl (Vertex's output files)."""
-    base = posixpath.basename(name)
-    return base.startswith(PREDICTION_PREFIX) and base.endswith(PREDICTION_SUFFIX)
 
 
 def parse_output_info(value: Any, allowed: frozenset[str]) -> tuple[OutputDir, ...]:

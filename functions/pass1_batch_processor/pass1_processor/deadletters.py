@@ -18,7 +18,7 @@ from pass1_processor.discovery import PredictionFile
 from pass1_processor.staging import FileStaging
 from pass1_processor.statements import dead_merge_sql
 from shared.faults import crash_point
-from shared.retry import call_with_retry
+from shared.retry import call_with_retry, transact
 
 RECORD_FIELD = "dead_letters"
 
@@ -69,13 +69,11 @@ def _read(doc_ref) -> dict:
 
 def _add(firestore, doc_ref, name: str, keys: list[str]) -> None:
     """Union keys into the record's list `name` (a transaction: racing calls keep both)."""
-    from google.cloud import firestore as fs
 
-    @fs.transactional
     def txn(transaction):
         snap = doc_ref.get(transaction=transaction)
         record = ((snap.to_dict() or {}).get(RECORD_FIELD) or {}) if snap.exists else {}
         current = set(record.get(name) or [])
         transaction.set(doc_ref, {RECORD_FIELD: {**record, name: sorted(current | set(keys))}}, merge=True)
 
-    call_with_retry(lambda: txn(firestore.transaction()))
+    transact(firestore, txn)

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from pass1_processor.config import OutputDir, is_prediction_file
+from pass1_processor.config import OutputDir
 from shared.identifiers import GcsPath
+from shared.layout import is_prediction_file
 from shared.retry import call_with_retry
 
 

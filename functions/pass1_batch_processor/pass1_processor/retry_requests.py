@@ -15,14 +15,13 @@ from typing import Sequence
 from pass1_processor.checkpoint import file_doc_id
 from pass1_processor.discovery import PredictionFile
 from shared.faults import crash_point
-from shared.layout import RETRY_FOLDER, RETRY_KEYS_PREFIX
+from shared.layout import retry_keys_object
 from shared.retry import call_with_retry
 
 
 def retry_object_name(file: PredictionFile, first_line: int) -> str:
     """Object name of a chunk's retry keys, inside the file's output directory."""
-    return (f"{file.output_dir.path.name}/{RETRY_FOLDER}/"
-            f"{RETRY_KEYS_PREFIX}{file_doc_id(file.uri)[:16]}-{first_line:09d}.jsonl")
+    return retry_keys_object(file.output_dir.path, f"{file_doc_id(file.uri)[:16]}-{first_line:09d}").name
 
 
 def write_retry_requests(file: PredictionFile, first_line: int, lines: Sequence[bytes], client=None) -> str | None:

@@ -31,7 +31,7 @@ from pass1_processor.statements import TOKEN, snapshot_sql
 from shared.identifiers import GcsPath, TableRef
 from shared.keys import BadKey, decode_key
 from shared.layout import input_for_output, key_index_of
-from shared.retry import call_with_retry
+from shared.retry import call_with_retry, transact
 
 RECORD_FIELD = "write_path"
 
@@ -124,9 +124,7 @@ def _token_lines(storage, uri: str) -> list[bytes]:
 
 def _record_once(firestore_client, doc_ref, data: dict) -> dict:
     """Store the record unless a racing call stored one first; the stored one is returned."""
-    from google.cloud import firestore
 
-    @firestore.transactional
     def txn(transaction):
         snap = doc_ref.get(transaction=transaction)
         current = (snap.to_dict() or {}).get(RECORD_FIELD) if snap.exists else None
@@ -135,4 +133,4 @@ def _record_once(firestore_client, doc_ref, data: dict) -> dict:
         transaction.set(doc_ref, {RECORD_FIELD: data}, merge=True)
         return data
 
-    return call_with_retry(lambda: txn(firestore_client.transaction()))
+    return transact(firestore_client, txn)

@@ -3,7 +3,7 @@ entries, totals. No I/O here, so that every rule has a unit test."""
 
 from __future__ import annotations
 
-from shared.jobstate import JobState
+from shared.jobstate import JobState, attempt_jobs  # noqa: F401  (part of the poll's pure core)
 from shared.vertex import (
     CANCELLED_JOB_STATES,
     FAILED,
@@ -16,11 +16,6 @@ from shared.vertex import (
 # The job fields a poll refreshes from Vertex.
 REFRESHED = ("state", "output_dir", "completion_stats", "error", "start_time", "end_time", "update_time",
              "output_files")
-
-
-def attempt_jobs(record: dict) -> list[dict]:
-    attempt = record.get("attempt")
-    return [job for job in record.get("jobs") or [] if job.get("attempt") == attempt]
 
 
 def next_state(current: str, jobs: list[dict]) -> tuple[str, dict | None]:

@@ -4,25 +4,17 @@ chain per file.
 
 Vertex writes predictions.jsonl or predictions_00001.jsonl... directly in the job's output
 directory; anything else there (the processor's retry/ folder, incremental files) is not a
-prediction file. Same rule as the processor's discovery: basename prediction*.jsonl.
+prediction file. The rule (basename prediction*.jsonl) is shared/layout.py's, as in the processor.
 """
 
 from __future__ import annotations
 
-import posixpath
 from typing import Any
 
 from shared.identifiers import parse_gcs_uri
+from shared.layout import is_prediction_file
 from shared.retry import call_with_retry
 from shared.vertex import SUCCEEDED_JOB_STATES
-
-PREDICTION_PREFIX = "prediction"
-PREDICTION_SUFFIX = ".jsonl"
-
-
-def is_prediction_file(name: str) -> bool:
-    base = posixpath.basename(name)
-    return base.startswith(PREDICTION_PREFIX) and base.endswith(PREDICTION_SUFFIX)
 
 
 def prediction_files(storage: Any, output_dir: str) -> list[str]:

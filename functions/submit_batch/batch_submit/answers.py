@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from batch_submit.prepare import PrepareStats
-from batch_submit.submission import attempt_jobs
+from shared.jobstate import attempt_jobs
 
 JOB_FIELDS = ("name", "state", "input_uri", "output_prefix", "shard", "attempt", "model", "location",
               "requests", "failover", "reattached")

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Callable, Protocol
 
 from shared.errors import is_transient
+from shared.retry import transact
 
 
 class CircuitStore(Protocol):
@@ -83,18 +84,15 @@ class FirestoreCircuitStore:
         return snap.to_dict() or {} if snap.exists else {}
 
     def record_failure(self, key, now, threshold, open_seconds) -> dict:
-        from google.cloud import firestore
-
         ref = self._collection.document(key)
 
-        @firestore.transactional
         def txn(transaction):
             snap = ref.get(transaction=transaction)
             state = _after_failure(snap.to_dict() or {} if snap.exists else {}, now, threshold, open_seconds)
             transaction.set(ref, state, merge=True)
             return state
 
-        return txn(self._client.transaction())
+        return transact(self._client, txn)
 
     def reset(self, key: str) -> None:
         self._collection.document(key).set({"failures": 0, "open_until": None})

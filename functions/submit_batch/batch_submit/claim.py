@@ -13,11 +13,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Callable
+
+from google.api_core.exceptions import RetryError
+from google.api_core.retry import Retry, if_exception_type
 
 from shared.errors import Conflict
 from shared.jobstate import RESUBMITTABLE_STATES, SKIP_SUBMIT_STATES, JobState, JobStore
+from shared.lease import held_by_another, lease_for
 
 # Waiting for a concurrent submitter: first look again after half a second, then less often; a
 # submission takes seconds to minutes, so five seconds between looks costs little.
@@ -30,6 +34,13 @@ class SubmissionInProgress(Conflict):
     """Another live call holds the run's submission lease."""
 
 
+# Looking again while another call submits the run. The budget is the request's wait_seconds
+# (WAIT_FOR_SUBMITTER.with_timeout(...)); when it runs out the caller answers 409, not 503: the
+# service is fine, the run is busy.
+WAIT_FOR_SUBMITTER = Retry(predicate=if_exception_type(SubmissionInProgress), initial=WAIT_INITIAL_SECONDS,
+                           maximum=WAIT_MAXIMUM_SECONDS, multiplier=WAIT_MULTIPLIER)
+
+
 @dataclass(frozen=True)
 class Claim:
     record: dict
@@ -38,19 +49,11 @@ class Claim:
     forced: bool = False  # a FAILED or CANCELLED run restarted as a new attempt
 
 
-def _is_in_progress(exc: BaseException) -> bool:
-    return isinstance(exc, SubmissionInProgress)
-
-
 def claim_for_submit(store: JobStore, run_id: str, batch_type: str, *, owner: str, force: bool,
                      lease_seconds: float, wait_seconds: float, fields: dict,
                      clock: Callable[[], datetime]) -> Claim:
     """Claim the run, waiting up to wait_seconds for a concurrent submitter to finish."""
-    from google.api_core.exceptions import RetryError
-    from google.api_core.retry import Retry
-
-    policy = Retry(predicate=_is_in_progress, initial=WAIT_INITIAL_SECONDS, maximum=WAIT_MAXIMUM_SECONDS,
-                   multiplier=WAIT_MULTIPLIER, timeout=wait_seconds)
+    policy = WAIT_FOR_SUBMITTER.with_timeout(wait_seconds)
 
     def once() -> Claim:
         return _claim_once(store, run_id, batch_type, owner, force, lease_seconds, fields, clock)
@@ -62,10 +65,6 @@ def claim_for_submit(store: JobStore, run_id: str, batch_type: str, *, owner: st
         raise Conflict(f"run '{run_id}' is being submitted by another call",
                        details={"reason": "submission_in_progress", "state": JobState.PENDING_SUBMISSION,
                                 **(busy.details if busy else {})}) from exc
-
-
-def lease_for(owner: str, now: datetime, seconds: float) -> dict:
-    return {"owner": owner, "acquired_at": now, "expires_at": now + timedelta(seconds=seconds)}
 
 
 def _claim_once(store, run_id, batch_type, owner, force, lease_seconds, fields, clock) -> Claim:
@@ -83,9 +82,9 @@ def _claim_once(store, run_id, batch_type, owner, force, lease_seconds, fields, 
                        details={"reason": "resubmission_needs_force", "state": state})
 
     def take(current: dict) -> dict:
-        lease = current.get("lease") or {}
-        if (current["state"] == JobState.PENDING_SUBMISSION and lease.get("owner") not in (None, owner)
-                and lease.get("expires_at") and lease["expires_at"] > now):
+        lease = current.get("lease")
+        if current["state"] == JobState.PENDING_SUBMISSION and held_by_another(lease, owner, now):
+            assert lease is not None  # held by another: there is a lease
             raise SubmissionInProgress(f"run '{run_id}' is being submitted by another call",
                                        details={"lease_expires_at": lease["expires_at"].isoformat()})
         changes = {**fields, "lease": lease_for(owner, now, lease_seconds)}

@@ -20,10 +20,10 @@ import orjson
 from batch_submit.prepare import INVALID_RECORD, PrepareStats
 from batch_submit.shards import RequestEntry
 from batch_submit.sources import GCS_CHUNK_BYTES
-from batch_submit.submission import attempt_jobs
 from shared.identifiers import parse_gcs_uri
+from shared.jobstate import attempt_jobs
 from shared.keys import BadKey, decode_key
-from shared.layout import RETRY_FOLDER, RETRY_KEYS_PREFIX
+from shared.layout import is_retry_keys_object, retry_keys_prefix
 from shared.vertex import FAILED_JOB_STATES, SUCCEEDED_JOB_STATES
 
 # A key set aside for a retry that its job's input does not hold (never expected: counted, not sent).
@@ -51,9 +51,9 @@ def retry_sources(record: dict, storage) -> list[RetrySource]:
         if not job.get("input_uri"):
             continue
         if job.get("state") in SUCCEEDED_JOB_STATES and job.get("output_dir"):
-            folder = parse_gcs_uri(job["output_dir"], "output_dir").join(RETRY_FOLDER, RETRY_KEYS_PREFIX)
+            folder = retry_keys_prefix(parse_gcs_uri(job["output_dir"], "output_dir"))
             names = sorted(blob.name for blob in storage.list_blobs(folder.bucket, prefix=folder.name)
-                           if blob.name.endswith(".jsonl"))
+                           if is_retry_keys_object(blob.name))
             if names:
                 sources.append(RetrySource(job["input_uri"], tuple(f"gs://{folder.bucket}/{n}" for n in names)))
         elif job.get("state") in FAILED_JOB_STATES:

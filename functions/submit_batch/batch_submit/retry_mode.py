@@ -12,12 +12,7 @@ Two concurrent calls: the second waits for the first (bounded) and answers "skip
 from __future__ import annotations
 
 from batch_submit import answers
-from batch_submit.claim import (
-    WAIT_INITIAL_SECONDS,
-    WAIT_MAXIMUM_SECONDS,
-    WAIT_MULTIPLIER,
-    SubmissionInProgress,
-)
+from batch_submit.claim import WAIT_FOR_SUBMITTER, SubmissionInProgress
 from batch_submit.prepare import PrepareStats
 from batch_submit.request import SubmitRequest
 from batch_submit.retry_failed import RetrySource, retry_entries, retry_sources
@@ -33,11 +28,8 @@ IN_FLIGHT = frozenset({JobState.SUBMITTED, JobState.RUNNING})
 def submit_retry(deps: Deps, req: SubmitRequest, owner: str) -> dict:
     """Submit attempt n's unanswered requests as attempt n+1."""
     from google.api_core.exceptions import RetryError
-    from google.api_core.retry import Retry
 
-
-    policy = Retry(predicate=lambda exc: isinstance(exc, SubmissionInProgress), initial=WAIT_INITIAL_SECONDS,
-                   maximum=WAIT_MAXIMUM_SECONDS, multiplier=WAIT_MULTIPLIER, timeout=req.wait_seconds)
+    policy = WAIT_FOR_SUBMITTER.with_timeout(req.wait_seconds)
     try:
         return policy(lambda: _retry_once(deps, req, owner))()
     except RetryError as exc:

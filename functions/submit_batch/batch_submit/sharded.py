@@ -32,6 +32,7 @@ from shared.identifiers import GcsPath, TableRef
 from shared.jobstate import JobState
 from shared.keys import encode_key
 from shared.layout import attempt_prefix, row_id
+from shared.lease import holds
 
 
 class Budget:
@@ -233,7 +234,7 @@ def _write_shard(deps, req, attempt, prompt, client, table, bucket, prefix, plan
 
 
 def _owned(req: SubmitRequest, owner: str, current: dict) -> None:
-    if (current.get("lease") or {}).get("owner") != owner:
+    if not holds(current.get("lease"), owner):
         raise Conflict(f"run '{req.run_id}' was taken over by another call", details={"reason": "lease_lost"})
     if current["state"] != JobState.PENDING_SUBMISSION:
         raise Conflict(f"run '{req.run_id}' is {current['state']}", details={"reason": "state_changed",

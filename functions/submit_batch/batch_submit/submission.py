@@ -18,6 +18,7 @@ from shared.errors import Conflict, to_pipeline_error
 from shared.identifiers import GcsPath
 from shared.jobstate import JobState, JobStore
 from shared.layout import attempt_prefix
+from shared.lease import holds
 from shared.logs import Logger
 from shared.vertex import VertexJobs
 
@@ -36,12 +37,6 @@ class Deps:
     breaker_for: Callable[[Target], Any]
     # The time budget's clock (sharded.Budget); tests inject one that advances per shard.
     monotonic: Callable[[], float] = time.monotonic
-
-
-def attempt_jobs(record: dict, attempt: int | None = None) -> list[dict]:
-    """The run's jobs of one attempt (default: the current one)."""
-    attempt = record.get("attempt") if attempt is None else attempt
-    return [job for job in record.get("jobs") or [] if job.get("attempt") == attempt]
 
 
 def write_shards(deps: Deps, req: SubmitRequest, attempt: int, entries: Iterable[RequestEntry],
@@ -82,7 +77,7 @@ def record_submitted(deps: Deps, req: SubmitRequest, owner: str, attempt: int, j
                "skipped_records": stats.skipped_records, "jobs": [job["name"] for job in jobs], "submitted_at": now}
 
     def mutate(current: dict) -> dict:
-        if (current.get("lease") or {}).get("owner") != owner:
+        if not holds(current.get("lease"), owner):
             raise Conflict(f"run '{req.run_id}' was taken over by another call", details={"reason": "lease_lost"})
         others = [job for job in current.get("jobs") or [] if job.get("attempt") != attempt]
         attempts = [a for a in current.get("attempts") or [] if a.get("attempt") != attempt] + [summary]
@@ -115,7 +110,7 @@ def release(deps: Deps, req: SubmitRequest, owner: str, exc: BaseException) -> N
     info = {"code": err.code, "message": err.message, "at": deps.clock(), "mode": req.mode}
 
     def mutate(current: dict) -> dict:
-        if (current.get("lease") or {}).get("owner") != owner:
+        if not holds(current.get("lease"), owner):
             return {}
         return {"lease": None, "last_submit_error": info}
 
