@@ -10,9 +10,10 @@ function's config module), validated at the door. The defaults here are the only
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Mapping
+from dataclasses import MISSING, dataclass, fields
+from typing import ClassVar, Mapping
 
+from shared.envfield import ENV, env_field
 from shared.errors import InternalError
 
 # The run-events Pub/Sub topic the deploy and the local stack create; the functions publish to
@@ -33,24 +34,52 @@ def output_bucket_for(project: str) -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    """Deployment-wide settings. Each field is read from its environment variable (ENV_NAMES;
-    docs/configuration.md); the defaults below are the deployment's."""
+    """Deployment-wide settings. Each field is read from the environment variable its env_field
+    names (ENV_NAMES; the table in docs/configuration.md is rendered from them); the defaults below
+    are the deployment's."""
 
-    project: str
-    location: str = "us-central1"
-    input_bucket: str = ""
-    output_bucket: str = ""
-    allowed_buckets: frozenset[str] = frozenset()
-    dataset: str = "call_analytics"
+    project: str = env_field(MISSING, "GOOGLE_CLOUD_PROJECT", "project of every client and table (or `GCP_PROJECT`)",
+                             shown="required")
+    location: str = env_field("us-central1", "VERTEX_AI_LOCATION", "Vertex AI region of the jobs")
+    input_bucket: str = env_field("", "INPUT_BUCKET", "requests are written here", shown="empty")
+    output_bucket: str = env_field("", "OUTPUT_BUCKET", "`gs://$OUTPUT_BUCKET/runs` is the default output base",
+                                   shown="empty")
+    allowed_buckets: frozenset[str] = env_field(
+        frozenset(), "ALLOWED_BUCKETS",
+        "comma list; with the two buckets above, the only buckets a request may name (no list at all: any)",
+        shown="empty")
+    dataset: str = env_field("call_analytics", "BQ_DATASET", "default dataset")
     # The dataset's location. BigQuery needs it on jobs.get when the dataset is in a single region
     # (a job there is not found without it), so every client creates and fetches jobs with it.
-    bq_location: str = "US"
-    transcripts_table: str = "transcripts"
-    lookup_table: str = "interaction_lookup"
-    output_table: str = "pass1_analysis"
-    dead_letter_table: str = "pass1_dead_letter"
-    jobs_collection: str = "batch_jobs"
-    vertex_endpoint: str | None = None
+    bq_location: str = env_field(
+        "US", "BQ_LOCATION",
+        "the dataset's location (`US`, `EU` or a region): every BigQuery job is created and fetched there; with a "
+        "single region a job fetched without it is \"not found\". Deploy sets it from `--bq-location`; the local "
+        "stack uses `europe-west4`")
+    transcripts_table: str = env_field(
+        "transcripts", "TRANSCRIPTS_TABLE",
+        "read into settings but not used by the functions (a submit names its table); used by `tools.sample_data`")
+    lookup_table: str = env_field("interaction_lookup", "LOOKUP_TABLE", "the processor's lookup table")
+    output_table: str = env_field("pass1_analysis", "OUTPUT_TABLE", "the processor's output table")
+    dead_letter_table: str = env_field("pass1_dead_letter", "DEAD_LETTER_TABLE", "the processor's dead-letter table")
+    jobs_collection: str = env_field("batch_jobs", "JOBS_COLLECTION",
+                                     "run records; ad hoc processor scopes in `<JOBS_COLLECTION>_processor_scopes`")
+    vertex_endpoint: str | None = env_field(None, "VERTEX_AI_ENDPOINT",
+                                            "emulator URL locally (called without credentials)",
+                                            shown="unset: `https://{location}-aiplatform.googleapis.com`")
+    # Variables read outside the fields, by shared/clients.py, shared/http.py and shared/retry.py, for
+    # the configuration table: (variable, default, meaning).
+    ENV_EXTRA: ClassVar[tuple[tuple[str, str, str], ...]] = (
+        ("FIRESTORE_DATABASE", "(default)", "Firestore database id"),
+        ("MAX_REQUEST_BYTES", "1048576", "largest request body"),
+        ("RETRY_INITIAL_DELAY_SECONDS", "1", "retries of one API call: first wait"),
+        ("RETRY_MAXIMUM_DELAY_SECONDS", "32", "retries of one API call: the cap of the doubling wait"),
+        ("RETRY_DEADLINE_SECONDS", "120", "retries of one API call: total time; read once at start into "
+         "`shared/retry.py`'s `DEFAULT_RETRY`, which callers copy with `.with_timeout()`"),
+        ("STORAGE_EMULATOR_HOST", "unset", "the Storage emulator locally; never set in the cloud"),
+        ("FIRESTORE_EMULATOR_HOST", "unset", "the Firestore emulator locally; never set in the cloud"),
+        ("BIGQUERY_EMULATOR_HOST", "unset", "the BigQuery emulator locally; never set in the cloud"),
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -89,21 +118,9 @@ class Settings:
         return env
 
 
-# Field -> environment variable, for the fields that are plain strings (docs/configuration.md).
+# Field -> environment variable, for the fields that are plain strings (from their env_field).
 # GOOGLE_CLOUD_PROJECT (or GCP_PROJECT) and ALLOWED_BUCKETS (comma-separated) are read apart.
-ENV_NAMES = {
-    "location": "VERTEX_AI_LOCATION",
-    "input_bucket": "INPUT_BUCKET",
-    "output_bucket": "OUTPUT_BUCKET",
-    "dataset": "BQ_DATASET",
-    "bq_location": "BQ_LOCATION",
-    "transcripts_table": "TRANSCRIPTS_TABLE",
-    "lookup_table": "LOOKUP_TABLE",
-    "output_table": "OUTPUT_TABLE",
-    "dead_letter_table": "DEAD_LETTER_TABLE",
-    "jobs_collection": "JOBS_COLLECTION",
-    "vertex_endpoint": "VERTEX_AI_ENDPOINT",
-}
+ENV_NAMES = {f.name: f.metadata[ENV] for f in fields(Settings) if f.name not in ("project", "allowed_buckets")}
 
 
 def env_int(name: str, default: int) -> int:

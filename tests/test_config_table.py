@@ -38,11 +38,10 @@ def test_a_table_has_a_row_per_field_with_its_default(name):
     cls = config_table.settings_class(name)
     rows = config_table.render(name).splitlines()[2:]
     assert len(rows) == len(dataclasses.fields(cls)) + len(getattr(cls, "ENV_EXTRA", ()))
-    defaults = cls()
     for field, row in zip(dataclasses.fields(cls), rows[:len(dataclasses.fields(cls))], strict=True):
         assert row.startswith(f"| `{field.metadata['env']}` | ")
-        if "shown" not in field.metadata:
-            assert config_table.shown(getattr(defaults, field.name)) in row
+        if "shown" not in field.metadata:  # a field shown otherwise may have no default (the project)
+            assert config_table.shown(field.default) in row
 
 
 def test_rewrite_fills_the_markers_and_keeps_the_rest():
@@ -51,3 +50,15 @@ def test_rewrite_fills_the_markers_and_keeps_the_rest():
     assert new == ("before\n<!-- config-table:begin poll_status -->\n" + config_table.render("poll_status")
                    + "\n<!-- config-table:end poll_status -->\nafter\n")
     assert config_table.rewrite(new) == new
+
+
+def test_the_shared_rows_read_elsewhere_give_the_defaults_their_modules_use():
+    """Settings.ENV_EXTRA restates defaults that shared/http.py and shared/retry.py own: keep them equal."""
+    from shared import http, retry
+    from shared.config import Settings
+
+    extra = {variable: default for variable, default, _ in Settings.ENV_EXTRA}
+    assert int(extra["MAX_REQUEST_BYTES"]) == http.DEFAULT_MAX_REQUEST_BYTES
+    assert float(extra["RETRY_INITIAL_DELAY_SECONDS"]) == retry.INITIAL_DELAY_SECONDS
+    assert float(extra["RETRY_MAXIMUM_DELAY_SECONDS"]) == retry.MAXIMUM_DELAY_SECONDS
+    assert float(extra["RETRY_DEADLINE_SECONDS"]) == retry.DEFAULT_DEADLINE_SECONDS

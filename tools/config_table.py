@@ -22,6 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 # table name -> (function directory, module, dataclass)
 TABLES = {
+    "shared": ("", "shared.config", "Settings"),
     "submit_batch": ("functions/submit_batch", "batch_submit.config", "SubmitConfig"),
     "poll_status": ("functions/poll_status", "status_poll.config", "PollConfig"),
     "pass1_batch_processor": ("functions/pass1_batch_processor", "pass1_processor.settings", "ProcessorSettings"),
