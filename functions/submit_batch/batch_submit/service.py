@@ -94,12 +94,8 @@ def submit_new(deps: Deps, req: SubmitRequest, owner: str) -> dict:
         else:
             entries = request_entries(records(req.source), prompt, req.max_transcript_chars, stats)
             shards = write_shards(deps, req, attempt, entries, stats)
-            if not shards:
-                raise ValidationError("the source has no transcript to send", field="source",
-                                      details={"reason": "no_requests", "skipped_records": stats.skipped_records,
-                                               "skipped_reasons": dict(stats.skipped)})
             jobs = create_jobs(deps, req, attempt, output_base, shards, model)
-        if not jobs:
+        if not jobs:  # nothing to send: no shard was written, or a table's plan found no record
             raise ValidationError("the source has no transcript to send", field="source",
                                   details={"reason": "no_requests", "skipped_records": stats.skipped_records,
                                            "skipped_reasons": dict(stats.skipped)})
