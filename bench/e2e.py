@@ -232,7 +232,7 @@ def instrumented(timers: Timers):
     patch(chunk, "put_object", "stage_objects")
     patch(chunk, "write_retry_requests", "write_retry_file")
     patch(filework, "process_chunk", "chunk_after_extract")  # staged rows, dead letters, retry file
-    patch(filework, "merge_file", "file_merge")  # per file: load, MERGE, tally, dead-letter load
+    patch(filework, "merge_files", "file_merge")  # per batch of staged files: load, MERGE, tally
     patch(bqjobs.Jobs, "load_uris", "bq_load")
     patch(bqjobs.Jobs, "query", "bq_statement")  # MERGE; on a run's first call the snapshot CTAS
     patch(bqjobs.Jobs, "read", "bq_tally")

@@ -18,8 +18,9 @@ def test_the_merge_prunes_on_run_partition_and_key_and_only_inserts():
     sql = merge_sql(OUT, STAGE, SNAP.sql, COLUMNS, ["agent_id"])
     assert "ON T.run_id = @run AND T.processed_at >= @since AND T.composite_key = N.composite_key" in sql
     assert "WHEN NOT MATCHED THEN INSERT" in sql and "WHEN MATCHED" not in sql
-    assert "WHERE source_uri = @uri" in sql  # one file's staged rows
-    assert "PARTITION BY composite_key ORDER BY line_number" in sql  # the first line of a key wins
+    assert "WHERE source_uri IN UNNEST(@uris)" in sql  # the batch's staged rows
+    # the first line of a key wins, files in URI order; a file staged twice counts once
+    assert "QUALIFY ROW_NUMBER() OVER (PARTITION BY composite_key ORDER BY source_uri, line_number) = 1" in sql
     assert "L.`agent_id`" in sql and "IF(L.`phone_number_token` IS NULL, 'unmatched', 'matched')" in sql
     assert "AND L.`interaction_id` = S.`interaction_id`" in sql  # token AND interaction id
 
@@ -30,13 +31,17 @@ def test_the_snapshot_reads_only_the_needed_columns_once_with_a_deterministic_ti
                           "`agent_id`, `queue_name` FROM")
     assert f"IN (SELECT DISTINCT `phone_number_token` FROM {KEYS.sql})" in sql
     assert "ORDER BY TO_JSON_STRING(STRUCT(`agent_id`, `queue_name`))) = 1" in sql
-    assert "@uri" in direct_lookup_sql(LOOKUP, STAGE, ["agent_id"])
+    assert "WHERE source_uri IN UNNEST(@uris)" in direct_lookup_sql(LOOKUP, STAGE, ["agent_id"])
 
 
-def test_the_tally_counts_the_files_rows_in_the_output_table():
+def test_the_tally_counts_each_files_rows_in_the_output_table():
     sql = tally_sql(OUT, STAGE, COLUMNS)
+    assert sql.startswith("SELECT T.source_uri, COUNT(*) AS inserted")
     assert "COUNTIF(T.lookup_status = 'unmatched')" in sql and "COUNTIF(T.repaired)" in sql
-    assert "WHERE T.run_id = @run AND T.processed_at >= @since AND T.source_uri = @uri" in sql
+    assert "WHERE T.run_id = @run AND T.processed_at >= @since AND T.source_uri IN UNNEST(@uris)" in sql
+    assert sql.endswith("GROUP BY T.source_uri")
+    # staged rows grouped per line: a file loaded twice into staging is not counted twice
+    assert "GROUP BY source_uri, composite_key, line_number) S" in sql
     small = tally_sql(OUT, STAGE, ["composite_key", "run_id", "processed_at", "source_uri", "line_number"])
     assert "0 AS unmatched" in small and "0 AS repaired" in small
 

@@ -17,8 +17,8 @@ from tests.reliability.support import drive, post
 # Crash points of the processor (shared/faults.py calls in pass1_processor) and the most hits each
 # has in the run of `new_run()` (2 files of 7 and 8 lines, 2 chunks per file at chunk_size 4, both
 # files with dead letters): the seeded draw picks which hit crashes. The write path: chunks staged as
-# objects (staging.py), per file a load, a MERGE and a tally (filemerge.py), the run's dead letters
-# at completion (deadletters.py).
+# objects (staging.py), then the call's staged files together: one load, one MERGE and one tally
+# (filemerge.py), each file's checkpoint done; the run's dead letters at completion (deadletters.py).
 PROCESSOR_POINTS = {
     "started": 1,          # run moved to PROCESSING, nothing claimed
     "claim": 2,            # a file's lease taken
@@ -27,11 +27,11 @@ PROCESSOR_POINTS = {
     "retry_file": 2,       # failed requests set aside
     "chunk_staged": 4,     # all of a chunk's objects written, checkpoint not advanced
     "commit": 4,           # checkpoint advanced past a staged chunk
-    "load_job_started": 3,  # during a load job (a file's staged rows, the run's dead letters): not seen
-    "staged_loaded": 2,    # between a file's load and its MERGE
-    "dml_job_started": 3,  # during a MERGE (a file's rows, the run's dead letters): result not seen
-    "merged": 2,           # after the MERGE, before the tally and the checkpoint
-    "file_done": 2,        # the file's checkpoint done
+    "load_job_started": 3,  # during a load job (the run's keys, the batch's rows, the dead letters): not seen
+    "staged_loaded": 1,    # between the batch's load and its MERGE
+    "dml_job_started": 2,  # during a MERGE (the batch's rows, the run's dead letters): result not seen
+    "merged": 1,           # after the MERGE, before the tally and the checkpoints
+    "file_done": 2,        # a file's checkpoint done (the first: the other file merged, not done)
     "dead_staged": 1,      # the run's dead letters loaded into staging, not recorded
     "dead_loaded": 1,      # the run's dead letters merged, not recorded
     "before_complete": 1,  # every file done, run not COMPLETED

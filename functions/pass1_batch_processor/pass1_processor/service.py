@@ -194,13 +194,20 @@ def _work(config, scope, files, store, target, ctx, log) -> tuple[Outcome, Memor
                          memory_limit_bytes(config.memory_limit_mb))
     budget = Budget(config.time_budget_seconds, ctx.elapsed)
     worker = FileWorker(store, target, budget, memory, config.chunk_max_bytes, storage_client(), log,
-                        input_bucket=config.input_bucket)
+                        input_bucket=config.input_bucket, lease_seconds=config.lease_seconds)
     results: dict[str, str] = {}
-    for file in files:
-        if not budget.may_start_chunk():
-            break
-        note_started(config, file.uri, log)
-        results[file.uri] = worker.work(file)
+    try:
+        for file in files:
+            if not budget.may_start_chunk():
+                break
+            note_started(config, file.uri, log)
+            results[file.uri] = worker.work(file)
+            if worker.batch_due():
+                results.update(worker.merge_batch())
+        results.update(worker.merge_batch())  # the files this call staged, together (filemerge.py)
+    except BaseException:
+        worker.abandon_batch()
+        raise
     checkpoints = store.read_all(f.uri for f in files)
     note_files(config, results, checkpoints, log)
     totals = Counts()

@@ -4,13 +4,14 @@
   rows are matched on token *and* interaction id (a token with several rows matches only the row of
   its interaction); several rows for one pair keep one, deterministically (the smallest JSON text of
   its enrichment columns, as the per-chunk lookup used to pick).
-- merge: one file's staged rows into the output table, insert-only. Its ON clause names run_id, a
-  lower bound on processed_at (the partition column: BigQuery prunes partitions) and composite_key
-  (with run_id, the clustering columns): a MERGE repeated after a crash inserts nothing, and a key
-  already written for the run (from another file) is not written again. Within the file, the first
-  line of a key wins.
-- tally: what the file's MERGE (this attempt or an earlier one) left in the output table, counted
-  from the table itself, so that it is the same whichever attempt asks.
+- merge: the staged rows of a batch of files (@uris: the files a call staged) into the output
+  table, insert-only. Its ON clause names run_id, a lower bound on processed_at (the partition
+  column: BigQuery prunes partitions) and composite_key (with run_id, the clustering columns): a
+  MERGE repeated after a crash inserts nothing, and a key already written for the run (from another
+  file) is not written again. Within the batch, the first line of a key wins (files in URI order);
+  a file staged twice (loaded by two batches) counts once.
+- tally: what the batch's MERGE (this attempt or an earlier one) left in the output table, per file,
+  counted from the table itself, so that it is the same whichever attempt asks.
 
 Column names go into SQL text: only plain identifiers do (COLUMN); table names are TableRef.sql.
 """
@@ -42,9 +43,10 @@ def snapshot_sql(lookup: TableRef, keys: TableRef, snapshot: TableRef, columns: 
 
 
 def direct_lookup_sql(lookup: TableRef, staging: TableRef, columns: Sequence[str]) -> str:
-    """The lookup rows of one file's staged tokens (a file without a key index in the snapshot)."""
+    """The lookup rows of the staged tokens of the files @uris (files without a key index in the
+    snapshot)."""
     return _lookup_rows(lookup, columns,
-                        f"SELECT DISTINCT {_ident(TOKEN)} FROM {staging.sql} WHERE source_uri = @uri")
+                        f"SELECT DISTINCT {_ident(TOKEN)} FROM {staging.sql} WHERE source_uri IN UNNEST(@uris)")
 
 
 def _lookup_rows(lookup: TableRef, columns: Sequence[str], tokens_sql: str) -> str:
@@ -57,9 +59,9 @@ def _lookup_rows(lookup: TableRef, columns: Sequence[str], tokens_sql: str) -> s
 
 def merge_sql(output: TableRef, staging: TableRef, lookup_source: str, output_columns: Sequence[str],
               lookup_columns: Sequence[str]) -> str:
-    """Insert one file's staged rows (source_uri = @uri) whose key the run (@run, rows processed at
-    or after @since) does not have yet, enriched from lookup_source (a table's SQL name or a
-    parenthesised query with token, interaction id and lookup_columns)."""
+    """Insert the staged rows of the files @uris whose key the run (@run, rows processed at or after
+    @since) does not have yet, enriched from lookup_source (a table's SQL name or a parenthesised
+    query with token, interaction id and lookup_columns)."""
     enrich = set(lookup_columns)
     parts = []
     for name in output_columns:
@@ -71,8 +73,8 @@ def merge_sql(output: TableRef, staging: TableRef, lookup_source: str, output_co
             parts.append(f"S.{_ident(name)}")
     columns = ", ".join(_ident(c) for c in output_columns)
     values = ", ".join(f"N.{_ident(c)}" for c in output_columns)
-    staged = (f"SELECT * FROM {staging.sql} WHERE source_uri = @uri "
-              "QUALIFY ROW_NUMBER() OVER (PARTITION BY composite_key ORDER BY line_number) = 1")
+    staged = (f"SELECT * FROM {staging.sql} WHERE source_uri IN UNNEST(@uris) "
+              "QUALIFY ROW_NUMBER() OVER (PARTITION BY composite_key ORDER BY source_uri, line_number) = 1")
     return (f"MERGE {output.sql} T USING (SELECT {', '.join(parts)} FROM ({staged}) S "
             f"LEFT JOIN {lookup_source} L ON L.{_ident(TOKEN)} = S.{_ident(TOKEN)} "
             f"AND L.{_ident(INTERACTION)} = S.{_ident(INTERACTION)}) N "
@@ -81,16 +83,19 @@ def merge_sql(output: TableRef, staging: TableRef, lookup_source: str, output_co
 
 
 def tally_sql(output: TableRef, staging: TableRef, output_columns: Sequence[str]) -> str:
-    """The file's rows in the output table: inserted, unmatched, repaired, unconverted."""
+    """Per file of @uris, its rows in the output table: inserted, unmatched, repaired, unconverted
+    (a file without rows there has no row here)."""
     present = set(output_columns)
     unmatched = "COUNTIF(T.lookup_status = 'unmatched')" if LOOKUP_STATUS in present else "0"
     repaired = "COUNTIF(T.repaired)" if "repaired" in present else "0"
-    return (f"SELECT COUNT(*) AS inserted, {unmatched} AS unmatched, {repaired} AS repaired, "
-            f"IFNULL(SUM(S.{UNCONVERTED}), 0) AS unconverted FROM {output.sql} T JOIN (SELECT composite_key, "
-            f"line_number, MAX({UNCONVERTED}) AS {UNCONVERTED} FROM {staging.sql} WHERE source_uri = @uri "
-            "GROUP BY composite_key, line_number) S "
-            "ON S.composite_key = T.composite_key AND S.line_number = T.line_number "
-            "WHERE T.run_id = @run AND T.processed_at >= @since AND T.source_uri = @uri")
+    return (f"SELECT T.source_uri, COUNT(*) AS inserted, {unmatched} AS unmatched, {repaired} AS repaired, "
+            f"IFNULL(SUM(S.{UNCONVERTED}), 0) AS unconverted FROM {output.sql} T JOIN (SELECT source_uri, "
+            f"composite_key, line_number, MAX({UNCONVERTED}) AS {UNCONVERTED} FROM {staging.sql} "
+            "WHERE source_uri IN UNNEST(@uris) GROUP BY source_uri, composite_key, line_number) S "
+            "ON S.source_uri = T.source_uri AND S.composite_key = T.composite_key "
+            "AND S.line_number = T.line_number "
+            "WHERE T.run_id = @run AND T.processed_at >= @since AND T.source_uri IN UNNEST(@uris) "
+            "GROUP BY T.source_uri")
 
 
 def dead_merge_sql(dead: TableRef, staging: TableRef, columns: Sequence[str]) -> str:
