@@ -1,54 +1,95 @@
-"""When a call's staged files go to BigQuery (filework.FileWorker.batch_due): at the end of the
-call, when the batch is full, or before its first file's lease is half spent."""
+"""The call's merge lane (pass1_processor/mergelane.py): the snapshot first, then staged files
+merged by group commit (those that waited while a merge ran go together), at most max_files a
+batch; a failure stops later batches and hands the waiting files back."""
 
 from __future__ import annotations
 
+import threading
+
+import pytest
+
 from pass1_processor.counts import Counts
 from pass1_processor.discovery import PredictionFile
-from pass1_processor.filemerge import MAX_BATCH_FILES, StagedFile
-from pass1_processor.filework import FileWorker
+from pass1_processor.filemerge import StagedFile
+from pass1_processor.mergelane import MergeLane
+from shared.identifiers import GcsPath
+
+WAIT_SECONDS = 10  # a bound for a broken lane, never reached by a working one
 
 
-class Clock:
+def _staged(name: str) -> StagedFile:
+    file = PredictionFile(GcsPath("b", name), 10, 1, None)  # type: ignore[arg-type]  # no directory needed
+    return StagedFile(file, 10, 2, Counts(processed=1, pending=1))
+
+
+class Recorder:
+    """A merge that records its batches; the first one waits until `release` is set."""
+
     def __init__(self):
-        self.now = 1000.0
+        self.batches: list[list[str]] = []
+        self.started, self.release = threading.Event(), threading.Event()
 
-    def __call__(self) -> float:
-        return self.now
-
-
-def _worker(clock: Clock) -> FileWorker:
-    return FileWorker(store=None, target=None, budget=None, memory=None, chunk_max_bytes=1, storage=None,  # type: ignore[arg-type]
-                      log=None, lease_seconds=120.0, clock=clock)
-
-
-def _stage(worker: FileWorker, n: int) -> None:
-    for _ in range(n):
-        file = PredictionFile.__new__(PredictionFile)
-        worker.join_batch(StagedFile(file, 10, 2, Counts(processed=1, pending=1)))
+    def __call__(self, batch: list[StagedFile]) -> dict[str, str]:
+        self.started.set()
+        if not self.batches:
+            assert self.release.wait(WAIT_SECONDS)
+        self.batches.append([s.file.uri.rsplit("/", 1)[1] for s in batch])
+        return {s.file.uri: "done" for s in batch}
 
 
-def test_an_empty_batch_is_never_due():
-    clock = Clock()
-    worker = _worker(clock)
-    clock.now += 10_000
-    assert worker.batch_due() is False
+def test_files_staged_during_a_merge_go_together_in_the_next_batch():
+    merge = Recorder()
+    lane = MergeLane(merge)
+    lane.add(_staged("a"))
+    assert merge.started.wait(WAIT_SECONDS)
+    for name in ("b", "c", "d"):
+        lane.add(_staged(name))
+    merge.release.set()
+    results = lane.finish()
+    lane.close()
+    assert merge.batches == [["a"], ["b", "c", "d"]]
+    assert results == {f"gs://b/{n}": "done" for n in "abcd"}
 
 
-def test_the_batch_waits_for_more_files_while_its_first_lease_is_young():
-    clock = Clock()
-    worker = _worker(clock)
-    _stage(worker, 3)
-    clock.now += 59.9
-    assert worker.batch_due() is False
-    clock.now += 0.1  # half the 120 s lease since the first file joined
-    assert worker.batch_due() is True
+def test_a_batch_holds_at_most_max_files():
+    merge = Recorder()
+    lane = MergeLane(merge, max_files=2)
+    lane.add(_staged("a"))
+    assert merge.started.wait(WAIT_SECONDS)
+    for name in ("b", "c", "d", "e", "f"):
+        lane.add(_staged(name))
+    merge.release.set()
+    lane.finish()
+    lane.close()
+    assert merge.batches == [["a"], ["b", "c"], ["d", "e"], ["f"]]
 
 
-def test_a_full_batch_is_due_at_once():
-    clock = Clock()
-    worker = _worker(clock)
-    _stage(worker, MAX_BATCH_FILES - 1)
-    assert worker.batch_due() is False
-    _stage(worker, 1)
-    assert worker.batch_due() is True
+def test_tasks_run_in_order_the_snapshot_before_any_merge():
+    order = []
+    lane = MergeLane(lambda batch: order.append("merge") or {})
+    snapshot = lane.submit(lambda: order.append("snapshot") or "snap")
+    lane.add(_staged("a"))
+    lane.finish()
+    lane.close()
+    assert snapshot.result() == "snap" and order == ["snapshot", "merge"]
+
+
+def test_a_failed_merge_is_raised_and_stops_later_batches():
+    gate = threading.Event()
+    calls = []
+
+    def merge(batch):
+        calls.append(len(batch))
+        assert gate.wait(WAIT_SECONDS)
+        raise RuntimeError("BigQuery said no")
+
+    lane = MergeLane(merge)
+    lane.add(_staged("a"))
+    lane.add(_staged("b"))  # waits behind the first batch, which fails
+    gate.set()
+    with pytest.raises(RuntimeError, match="BigQuery said no"):
+        lane.finish()
+    with pytest.raises(RuntimeError):
+        lane.raise_failure()
+    waiting = lane.abandon()
+    assert calls == [1] and [s.file.uri for s in waiting] == ["gs://b/b"]

@@ -1,8 +1,8 @@
 """Staged files into BigQuery, a batch at a time: one load, one MERGE, one tally; exactly once.
 
 Once every chunk of a file is staged (its checkpoint's offset is at the end, nothing pending), the
-file waits in the call's batch (filework.py); the batch (the files a call staged, at most
-MAX_BATCH_FILES) goes to BigQuery together:
+file waits for the call's next batch (mergelane.py: the files staged while the previous batch ran,
+at most MAX_BATCH_FILES), which goes to BigQuery together:
 1. load: the files' `rows-*` objects into the run's staging table, under a job id derived from the
    scope, the batch's files (uri, generation) and the staging table's creation time: a repeat finds
    the job (409) and adds nothing; a file loaded again by another batch (a crash, then a call that
@@ -12,13 +12,14 @@ MAX_BATCH_FILES) goes to BigQuery together:
 3. tally: per file, its rows in the output table (statements.tally_sql), the same whichever attempt
    asks; counts.file_counts turns it into each file's final counts.
 Then each file's checkpoint is done (filework.py; its dead letters land once per run, deadletters.py).
-A crash anywhere in between repeats the steps, each a no-op when done already. One batch per call
-instead of one per file: 3 jobs per call, not 3 per file, and each job's fixed cost paid once.
+A crash anywhere in between repeats the steps, each a no-op when done already. Batches are formed by
+the call's merge lane (mergelane.py): at most 3 jobs per file, fewer when files wait together.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from pass1_processor.bqjobs import Jobs, job_id
 from pass1_processor.counts import Counts, file_counts
@@ -29,8 +30,7 @@ from pass1_processor.statements import direct_lookup_sql, merge_sql, tally_sql
 from shared.faults import crash_point, pause_point
 
 # Files per batch. A load job takes at most 10,000 source URIs and a query's text and parameters at
-# most 1 MB (each file is one URI, ~120 bytes in @uris): 500 stays far inside both, and a call
-# rarely stages more (the workflow calls one output directory at a time).
+# most 1 MB (each file is one URI, ~120 bytes in @uris): 500 stays far inside both.
 MAX_BATCH_FILES = 500
 
 
@@ -41,10 +41,14 @@ class WritePath:
     tables: RunTables
     staging_created: str
     staging_schema: tuple
-    snapshot: Snapshot
+    snapshot_of: Callable[[], Snapshot]  # the run's snapshot (built on the merge lane, awaited here)
     input_bucket: str
     dead_created: str = ""
     dead_schema: tuple = ()
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self.snapshot_of()
 
 
 @dataclass(frozen=True)

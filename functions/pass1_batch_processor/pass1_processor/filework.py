@@ -3,10 +3,9 @@
 Per chunk: read lines (extracting each as it comes, so raw lines are never held), record the
 chunk's range in the checkpoint (write-ahead), stage its rows (chunk.py), commit offset and counts
 together. A checkpoint found with a pending range is replayed first, exactly that range. Once the
-file is staged to its end it joins the call's batch, its lease kept; the batch's rows go to BigQuery
-together (filemerge.py: one load, one MERGE, one tally) and then each file's checkpoint is done.
-The batch is merged when the call has worked its files, when it is full, or before the first file's
-lease is half spent (the lease must not lapse while the file waits).
+file is staged to its end it goes to the call's merge lane (mergelane.py), its lease kept: a
+background thread merges staged files in batches (filemerge.py: one load, one MERGE, one tally per
+batch) while this thread stages the next file, and then marks each file's checkpoint done.
 """
 
 from __future__ import annotations
@@ -22,9 +21,10 @@ from pass1_processor.chunk import Chunk, WriteTarget, process_chunk
 from pass1_processor.counts import Counts
 from pass1_processor.discovery import PredictionFile
 from pass1_processor.extract import DeadLetter, Record, extract_line
-from pass1_processor.filemerge import MAX_BATCH_FILES, StagedFile, merge_files
+from pass1_processor.filemerge import StagedFile, merge_files
 from pass1_processor.keyindex import KeyIndex
 from pass1_processor.memory import MemoryWatch
+from pass1_processor.mergelane import MergeLane
 from pass1_processor.reader import Line, blob_fetcher, iter_lines
 from shared.errors import Conflict
 from shared.faults import crash_point
@@ -63,14 +63,11 @@ class FileWorker:
     log: Any
     chunks_written: list = field(default_factory=list)
     input_bucket: str = ""  # where the key indexes are (keyindex.py)
-    lease_seconds: float = 120.0
-    clock: Callable[[], float] = time.monotonic
-    batch: list[StagedFile] = field(default_factory=list)  # staged files waiting for merge_batch
-    _batch_started: float = 0.0
+    lane: MergeLane | None = None  # where staged files go (None: merged at once, on this thread)
 
     def work(self, file: PredictionFile) -> str:
-        """DONE, STAGED (staged to its end, in the batch, lease kept), STOPPED (budget spent; lease
-        released) or BUSY (another invocation has it)."""
+        """DONE, STAGED (staged to its end, handed to the merge lane, lease kept), STOPPED (budget
+        spent; lease released) or BUSY (another invocation has it)."""
         try:
             checkpoint = self.store.claim(file.uri, {"output_dir": file.output_dir.uri, "size": file.size,
                                                      "generation": file.generation,
@@ -86,7 +83,7 @@ class FileWorker:
             self.log.warning("lease lost; another invocation continues the file", file=file.uri)
             return BUSY
         except BaseException:
-            self._release_quietly(file)  # the pending range stays: the next call replays it
+            self.release_quietly(file)  # the pending range stays: the next call replays it
             raise
 
     def _work(self, file: PredictionFile, checkpoint: Checkpoint) -> str:
@@ -106,32 +103,21 @@ class FileWorker:
                 return STOPPED
             offset, next_line, staged = self._chunk(file, lines, offset, next_line, None, keys)
             first = False
-        # Every chunk is staged: the file waits in the batch for its load, MERGE and tally.
-        self.join_batch(StagedFile(file, offset, next_line, staged))
+        # Every chunk is staged: the file's rows go to BigQuery with its batch (load, MERGE, tally).
+        staged_file = StagedFile(file, offset, next_line, staged)
+        if self.lane is None:
+            return self.merge_batch([staged_file])[file.uri]
+        self.lane.add(staged_file)
         return STAGED
 
-    def join_batch(self, staged: StagedFile) -> None:
-        if not self.batch:
-            self._batch_started = self.clock()
-        self.batch.append(staged)
-
-    def batch_due(self) -> bool:
-        """True when the batch should be merged now rather than after more files: it is full, or
-        its first file's lease (renewed at its last commit) is half spent."""
-        return bool(self.batch) and (len(self.batch) >= MAX_BATCH_FILES
-                                     or self.clock() - self._batch_started >= self.lease_seconds / 2)
-
-    def merge_batch(self) -> dict[str, str]:
-        """Merge the batch (filemerge.py), then mark each of its files done; {uri: DONE, or BUSY when
-        the file's lease lapsed meanwhile (its new holder merges it again, a no-op)}."""
-        batch, self.batch = self.batch, []
-        if not batch:
-            return {}
+    def merge_batch(self, batch: list[StagedFile]) -> dict[str, str]:
+        """Merge a batch of staged files (filemerge.py), then mark each done; {uri: DONE, or BUSY
+        when the file's lease lapsed meanwhile (its new holder merges it again, a no-op)}."""
         try:
             deltas = merge_files(self.target, batch)
         except BaseException:
             for staged in batch:
-                self._release_quietly(staged.file)  # staged stays staged: the next call merges it
+                self.release_quietly(staged.file)  # staged stays staged: the next call merges it
             raise
         results = {}
         for staged in batch:
@@ -144,12 +130,6 @@ class FileWorker:
             results[staged.file.uri] = DONE
             crash_point("file_done")
         return results
-
-    def abandon_batch(self) -> None:
-        """Give back the leases of the batch's files (the call is failing): the next call merges them."""
-        batch, self.batch = self.batch, []
-        for staged in batch:
-            self._release_quietly(staged.file)
 
     def _chunk(self, file: PredictionFile, lines: Iterator[Line], offset: int, next_line: int,
                pending: Pending | None, keys: KeyIndex) -> tuple[int, int, Counts]:
@@ -170,7 +150,7 @@ class FileWorker:
                       replay=chunk.replay, processed=counts.processed, failed=counts.failed)
         return chunk.end, chunk.last_line + 1, checkpoint.counts
 
-    def _release_quietly(self, file: PredictionFile) -> None:
+    def release_quietly(self, file: PredictionFile) -> None:
         try:
             self.store.release(file.uri)
         except Exception as exc:  # the lease lapses on its own; the original error matters more

@@ -25,6 +25,7 @@ from pass1_processor.discovery import PredictionFile, discover
 from pass1_processor.filemerge import WritePath
 from pass1_processor.filework import BUSY, Budget, FileWorker
 from pass1_processor.memory import MemoryWatch, memory_limit_bytes
+from pass1_processor.mergelane import MergeLane
 from pass1_processor.reconcile import RECORD_FIELD, adjusted, delete_extras, find_extras, merged
 from pass1_processor.rows import RowPlan
 from pass1_processor.run_events import checkpoint_store, note_files, note_started
@@ -80,14 +81,16 @@ def process_request(body: dict, ctx) -> dict:
     target = _write_target(config, scope)  # table checks happen before any state changes
     _start(config, scope, jobs)
     crash_point("started")
-    target = _ready(config, scope, target, firestore, files)
+    lane = MergeLane()  # the call's BigQuery work, beside its staging (mergelane.py)
     store = checkpoint_store(config, firestore, scope.doc_ref, f"{ctx.request_id}-{uuid.uuid4().hex[:8]}",
                              config.lease_seconds)
     try:
         try:
-            outcome, memory = _work(config, scope, files, store, target, ctx, log)
+            target = _ready(config, scope, target, firestore, files, lane)
+            outcome, memory = _work(config, scope, files, store, target, ctx, log, lane)
             status, completed = _finish(config, scope, jobs, store, outcome, files, target, log, firestore)
         finally:
+            lane.close()
             _record_jobs(config, jobs, target, log)
         crash_point("answer")
     except Exception as exc:
@@ -142,8 +145,10 @@ def _write_target(config: ProcessorConfig, scope: Scope) -> WriteTarget:
                        jobs=Jobs(client))
 
 
-def _ready(config: ProcessorConfig, scope: Scope, target: WriteTarget, firestore, files) -> WriteTarget:
-    """The run's staging table and lookup snapshot (built on the run's first call, snapshot.py)."""
+def _ready(config: ProcessorConfig, scope: Scope, target: WriteTarget, firestore, files,
+           lane: MergeLane) -> WriteTarget:
+    """The run's staging table, and its lookup snapshot started on the merge lane (built on the
+    run's first call, snapshot.py): it is built while the first file is staged."""
     tables = RunTables.of(config.output_table, scope.key)
     schema = tuple(staging_schema(target.plan.output.schema))
     created = ensure_table(target.jobs.client, tables.staging, schema, STAGING_CLUSTERING)
@@ -151,9 +156,10 @@ def _ready(config: ProcessorConfig, scope: Scope, target: WriteTarget, firestore
     dead_created = ensure_table(target.jobs.client, tables.dead, dead_schema)
     whole = config.files is None and scope.all_dirs == scope.work_dirs
     everything = (lambda: files) if whole else (lambda: discover(scope.all_dirs))  # listed only to build it
-    snap = ensure_snapshot(firestore, scope.doc_ref, scope.record, everything, config.input_bucket, tables,
-                           config.lookup_table, target.plan.lookup_columns, target.jobs, target.storage, scope.key)
-    return replace(target, write=WritePath(tables, created, schema, snap, config.input_bucket, dead_created,
+    snap = lane.submit(lambda: ensure_snapshot(firestore, scope.doc_ref, scope.record, everything,
+                                               config.input_bucket, tables, config.lookup_table,
+                                               target.plan.lookup_columns, target.jobs, target.storage, scope.key))
+    return replace(target, write=WritePath(tables, created, schema, snap.result, config.input_bucket, dead_created,
                                            dead_schema))
 
 
@@ -187,26 +193,27 @@ def _start(config: ProcessorConfig, scope: Scope, jobs: JobStore | None) -> None
                                             "row_run_id": scope.row_run_id, "updated_at": utcnow()}, merge=True)
 
 
-def _work(config, scope, files, store, target, ctx, log) -> tuple[Outcome, MemoryWatch]:
+def _work(config, scope, files, store, target, ctx, log, lane: MergeLane) -> tuple[Outcome, MemoryWatch]:
     from shared.clients import storage_client
 
     memory = MemoryWatch(config.memory_threshold_percent, config.chunk_size,
                          memory_limit_bytes(config.memory_limit_mb))
     budget = Budget(config.time_budget_seconds, ctx.elapsed)
     worker = FileWorker(store, target, budget, memory, config.chunk_max_bytes, storage_client(), log,
-                        input_bucket=config.input_bucket, lease_seconds=config.lease_seconds)
+                        input_bucket=config.input_bucket, lane=lane)
+    lane.bind(worker.merge_batch)
     results: dict[str, str] = {}
     try:
         for file in files:
             if not budget.may_start_chunk():
                 break
+            lane.raise_failure()  # a failed merge (or snapshot) ends the call before more is staged
             note_started(config, file.uri, log)
             results[file.uri] = worker.work(file)
-            if worker.batch_due():
-                results.update(worker.merge_batch())
-        results.update(worker.merge_batch())  # the files this call staged, together (filemerge.py)
+        results.update(lane.finish())  # every staged file merged and done (or BUSY: lease lost)
     except BaseException:
-        worker.abandon_batch()
+        for staged in lane.abandon():
+            worker.release_quietly(staged.file)
         raise
     checkpoints = store.read_all(f.uri for f in files)
     note_files(config, results, checkpoints, log)

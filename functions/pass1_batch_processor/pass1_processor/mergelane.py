@@ -1,0 +1,111 @@
+"""The call's merge lane: one background thread that does the call's BigQuery work while the call
+thread reads and stages the next files.
+
+The lane first builds (or finds) the run's lookup snapshot, then merges staged files as they come,
+by group commit: a file staged while a merge runs waits, and the next merge takes every file that
+waited (at most MAX_BATCH_FILES). So a call that stages files faster than BigQuery merges them runs
+few, larger merges (3 jobs per batch), and one that stages slowly overlaps each file's merge with
+the next file's staging; either way the call's time is closer to the larger of the two than to
+their sum. One thread, so the run's jobs are never submitted side by side by one call, and jobs
+keep the order in which files were staged.
+
+A task's error is kept and raised by `raise_failure` (the call thread checks between files) and by
+`finish`; after a failure no further batch starts (their files' leases are given back).
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable
+
+from pass1_processor.filemerge import MAX_BATCH_FILES, StagedFile
+
+
+class MergeLane:
+    """Background BigQuery work of one call: submit() any task, add() staged files to merge."""
+
+    def __init__(self, merge: Callable[[list[StagedFile]], dict[str, str]] | None = None,
+                 max_files: int = MAX_BATCH_FILES):
+        self._merge = merge
+        self._max_files = max_files
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="merge-lane")
+        self._lock = threading.Lock()
+        self._waiting: list[StagedFile] = []
+        self._queued = False
+        self._futures: list[Future] = []
+        self._failure: BaseException | None = None
+        self.results: dict[str, str] = {}
+
+    def bind(self, merge: Callable[[list[StagedFile]], dict[str, str]]) -> None:
+        """The function that merges a batch and marks its files done ({uri: result})."""
+        self._merge = merge
+
+    def submit(self, fn: Callable[[], object]) -> Future:
+        """Run fn on the lane, after what is queued already; its future."""
+        future = self._pool.submit(self._guarded, fn)
+        self._futures.append(future)
+        return future
+
+    def add(self, staged: StagedFile) -> None:
+        """A file staged to its end: merged by the next batch that starts."""
+        with self._lock:
+            self._waiting.append(staged)
+            if self._queued:
+                return
+            self._queued = True
+        self.submit(self._next_batch)
+
+    def raise_failure(self) -> None:
+        """Raise the error of a lane task that failed, if one did."""
+        if self._failure is not None:
+            raise self._failure
+
+    def finish(self) -> dict[str, str]:
+        """Wait for the lane to run dry; {uri: result} of every merged file. Raises a task's error."""
+        index = 0
+        while index < len(self._futures):  # a batch may queue the next one while we wait
+            self._futures[index].exception()
+            index += 1
+        self.raise_failure()
+        return dict(self.results)
+
+    def abandon(self) -> list[StagedFile]:
+        """Stop: no further batch starts; wait for the running one; the files still waiting (their
+        leases are the caller's to give back)."""
+        with self._lock:
+            self._failure = self._failure or _Abandoned()
+        for future in list(self._futures):
+            future.exception()
+        self._pool.shutdown(wait=True)
+        with self._lock:
+            waiting, self._waiting = self._waiting, []
+        return waiting
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def _guarded(self, fn: Callable[[], object]):
+        if self._failure is not None:  # a task failed: later ones would build on its failure
+            return None
+        try:
+            return fn()
+        except BaseException as exc:
+            with self._lock:
+                self._failure = self._failure or exc
+            raise
+
+    def _next_batch(self) -> None:
+        with self._lock:
+            batch, self._waiting = self._waiting[:self._max_files], self._waiting[self._max_files:]
+            self._queued = bool(self._waiting)
+            requeue = self._queued
+        if requeue:
+            self.submit(self._next_batch)
+        if batch:
+            assert self._merge is not None, "MergeLane.bind() was not called"
+            self.results.update(self._merge(batch))
+
+
+class _Abandoned(Exception):
+    """The call stopped the lane (it is failing); not raised to anyone."""
