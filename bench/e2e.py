@@ -6,7 +6,11 @@ afterwards. Figures and what they cover:
 - upload_seconds, seed_lookup_seconds: preparation, not the processor;
 - http: wall time of the processor calls (one, or more when a call's time budget ends it 'partial'),
   the processor's own processing_time_seconds, and its process's RSS sampled every 50 ms from
-  outside (psutil on the stack's pid): peak minus the RSS just before the first call;
+  outside (psutil on the stack's pid). rss_growth_mib (cold): peak minus the RSS just before the
+  first call the bench makes; that call imports the client libraries (about 46 MiB), which an
+  instance pays once per cold start. With a warm-up (call_http's `warmup`: a small ad hoc scope
+  processed first, bench/scale.py), rss_growth_warm_mib is the peak after the warm-up minus the RSS
+  right after it: the growth that can depend on the data. rss_timeline_mib: the RSS each second;
 - split: the same service code (pass1_processor.service.process_request) run a second time on a
   second copy of the file, in this process, with timers wrapped around its service calls. Busy
   seconds per stage; they overlap where process_chunk runs calls side by side (the staged objects
@@ -23,6 +27,7 @@ import time
 import uuid
 from collections import defaultdict
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
 import orjson
@@ -115,7 +120,8 @@ def upload(layout, path: Path, directory: str) -> tuple[str, float]:
 
 class RssSampler:
     """Peak RSS of another process and its children (functions-framework serves from a gunicorn
-    worker process), sampled in a thread."""
+    worker process), sampled in a thread. mark() starts a second base and peak (after a warm-up);
+    the samples are kept for a timeline."""
 
     def __init__(self, pid: int | None):
         import psutil
@@ -123,6 +129,10 @@ class RssSampler:
         self.process = psutil.Process(pid) if pid else None
         self.base = self._rss()
         self.peak = self.base
+        self.warm_base: int | None = None
+        self.warm_peak = 0
+        self.started = time.monotonic()
+        self.samples: list[tuple[float, int]] = [(0.0, self.base)]
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -139,9 +149,31 @@ class RssSampler:
             pass
         return total
 
+    def _sample(self) -> None:
+        rss = self._rss()
+        self.samples.append((time.monotonic() - self.started, rss))
+        self.peak = max(self.peak, rss)
+        if self.warm_base is not None:
+            self.warm_peak = max(self.warm_peak, rss)
+
+    def mark(self) -> None:
+        """The warm base: the RSS now (the warm-up done); the warm peak is taken from here on."""
+        self.warm_base = self.warm_peak = self._rss()
+        self.samples.append((time.monotonic() - self.started, self.warm_base))
+
+    def timeline_mib(self, step: float = 1.0) -> list[float]:
+        """The highest RSS of each `step` seconds, in MiB."""
+        out: list[float] = []
+        for t, rss in self.samples:
+            index = int(t // step)
+            while len(out) <= index:
+                out.append(out[-1] if out else 0.0)
+            out[index] = max(out[index], round(rss / MIB, 1))
+        return out
+
     def _loop(self):
         while not self._stop.wait(SAMPLE_SECONDS):
-            self.peak = max(self.peak, self._rss())
+            self._sample()
 
     def __enter__(self):
         self._thread.start()
@@ -150,7 +182,7 @@ class RssSampler:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, self._rss())
+        self._sample()
 
 
 def request_body(output_dir: str, tables: BenchTables) -> dict:
@@ -159,31 +191,52 @@ def request_body(output_dir: str, tables: BenchTables) -> dict:
             "dead_letter_table": tables.names["dead"]}
 
 
-def call_http(url: str, body: dict, pid: int | None) -> dict:
-    """Call the processor until it answers 'success'; wall time, its own time and its RSS."""
+def _call_until_done(url: str, body: dict) -> list[dict]:
     import requests
 
-    answers, started = [], time.perf_counter()
+    answers: list[dict] = []
+    for _ in range(MAX_CALLS):
+        resp = requests.post(url, json=body, timeout=HTTP_TIMEOUT_SECONDS)
+        if resp.status_code != 200:
+            raise RuntimeError(f"processor answered {resp.status_code}: {resp.text[:500]}")
+        answers.append(resp.json())
+        if answers[-1]["status"] != "partial":
+            break
+    return answers
+
+
+def call_http(url: str, body: dict, pid: int | None, warmup: dict | None = None) -> dict:
+    """Call the processor until it answers 'success'; wall time, its own time and its RSS. With
+    `warmup` (a request body), that request is made first, untimed, and the warm base taken after it."""
     with RssSampler(pid) as rss:
-        for _ in range(MAX_CALLS):
-            resp = requests.post(url, json=body, timeout=HTTP_TIMEOUT_SECONDS)
-            if resp.status_code != 200:
-                raise RuntimeError(f"processor answered {resp.status_code}: {resp.text[:500]}")
-            answers.append(resp.json())
-            if answers[-1]["status"] != "partial":
-                break
-    wall = time.perf_counter() - started
+        warmup_seconds = None
+        if warmup is not None:
+            started = time.perf_counter()
+            _call_until_done(url, warmup)
+            warmup_seconds = time.perf_counter() - started
+            rss.mark()
+        measured_since = datetime.now(timezone.utc)  # the measured calls' BigQuery jobs start after this
+        time.sleep(0.01)
+        started = time.perf_counter()
+        answers = _call_until_done(url, body)
+        wall = time.perf_counter() - started
     last = answers[-1]
-    return {"seconds": wall, "calls": len(answers),
-            "processor_seconds": sum(a.get("processing_time_seconds") or 0 for a in answers),
-            "status": last["status"], "processed_records": last["processed_records"],
-            "inserted_rows": last["inserted_rows"], "failed_records": last["failed_records"],
-            "duplicate_records": last["duplicate_records"], "repaired_records": last["repaired_records"],
-            "unmatched_records": last["unmatched_records"], "pending_records": last.get("pending_records", 0),
-            "row_run_id": last.get("row_run_id"), "bigquery_jobs": _sum_jobs(answers),
-            "processor_memory": last.get("memory"),
-            "rss_base_mib": rss.base / MIB, "rss_peak_mib": rss.peak / MIB,
-            "rss_growth_mib": max(0, rss.peak - rss.base) / MIB}
+    out = {"seconds": wall, "calls": len(answers),
+           "processor_seconds": sum(a.get("processing_time_seconds") or 0 for a in answers),
+           "status": last["status"], "processed_records": last["processed_records"],
+           "inserted_rows": last["inserted_rows"], "failed_records": last["failed_records"],
+           "duplicate_records": last["duplicate_records"], "repaired_records": last["repaired_records"],
+           "unmatched_records": last["unmatched_records"], "pending_records": last.get("pending_records", 0),
+           "row_run_id": last.get("row_run_id"), "bigquery_jobs": _sum_jobs(answers),
+           "processor_memory": last.get("memory"),
+           "rss_base_mib": rss.base / MIB, "rss_peak_mib": rss.peak / MIB,
+           "rss_growth_mib": max(0, rss.peak - rss.base) / MIB,
+           "rss_timeline_mib": rss.timeline_mib(), "measured_since": measured_since}
+    if rss.warm_base is not None:
+        out.update({"warmup_seconds": warmup_seconds, "rss_warm_base_mib": rss.warm_base / MIB,
+                    "rss_warm_peak_mib": rss.warm_peak / MIB,
+                    "rss_growth_warm_mib": max(0, rss.warm_peak - rss.warm_base) / MIB})
+    return out
 
 
 class Timers:

@@ -58,20 +58,36 @@ class Chunk:
 def process_chunk(target: WriteTarget, chunk: Chunk, processed_at: str) -> Counts:
     """Stage the chunk's rows, dead letters and retry requests (side by side); return its counts."""
     records, dead, tokens = _sort_outcomes(target.plan, chunk)
+    processed = len(chunk.outcomes)
+    # Memory: the chunk's records are held from here on by `records` alone, and the staged rows are
+    # made as put_object writes them (a generator, which holds the last reference to the records):
+    # each record and its row are freed as the object is written, so none of them is held while it
+    # is uploaded.
+    chunk.outcomes = []
     ctx = RowContext(target.run_id, target.batch_type, chunk.file.output_dir.batch_job, chunk.file.uri, processed_at)
     staging = FileStaging.of(target.scope_key, chunk.file)
     context = target.plan.context_fragment(ctx)
-    rows = [target.plan.staged_row(r, context) for r in records]
-    dead_rows = [target.plan.dead_row_bytes(d, ctx) for d in dead]
+    rows = _drain(records, lambda r: target.plan.staged_row(r, context))
+    del records
     # The rows object is written even when empty: the file's load reads `rows-*`, which must match.
     calls = [lambda: put_object(target.storage, staging.bucket, staging.rows_name(chunk.first_line), rows),
              lambda: _set_aside(target, chunk, dead)]
-    if dead_rows:
+    if dead:
+        dead_rows = (target.plan.dead_row_bytes(d, ctx) for d in dead)
         calls.append(lambda: put_object(target.storage, staging.bucket, staging.dead_name(chunk.first_line),
                                         dead_rows))
     _together(*calls)
     crash_point("chunk_staged")
-    return staged_counts(len(chunk.outcomes), dead, tokens)
+    return staged_counts(processed, dead, tokens)
+
+
+def _drain(items: list, make):
+    """make(item) for each item, in order, each item dropped from the list once made (the list is
+    emptied): the caller's last reference to the items goes with them."""
+    items.reverse()
+    pop = items.pop
+    while items:
+        yield make(pop())
 
 
 def _sort_outcomes(plan: RowPlan, chunk: Chunk) -> tuple[list[Record], list[DeadLetter], Counts]:

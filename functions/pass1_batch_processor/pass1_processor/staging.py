@@ -15,8 +15,10 @@ tokens, from the key indexes) and the lookup snapshot. They expire after TABLE_D
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Iterable
 
 from pass1_processor.checkpoint import file_doc_id
 from pass1_processor.discovery import PredictionFile
@@ -60,9 +62,20 @@ class FileStaging:
         return f"gs://{self.bucket}/{self.prefix}dead-*"
 
 
-def put_object(storage, bucket: str, name: str, lines: list[bytes]) -> None:
-    """One NDJSON object (every line ends with a newline); an overwrite replaces it whole."""
-    data = b"\n".join([*lines, b""]) if lines else b""
+def put_object(storage, bucket: str, name: str, lines: Iterable[bytes]) -> None:
+    """One NDJSON object (every line ends with a newline); an overwrite replaces it whole.
+
+    The lines are written into one buffer as they come, so that lines made by a generator are freed
+    one by one: a list of the lines and their joined copy are never held together (with the upload's
+    own copies, that was four copies of a chunk's rows at once). getvalue() hands the buffer over
+    without a copy once the buffer is released."""
+    buffer = io.BytesIO()
+    write = buffer.write
+    for line in lines:
+        write(line)
+        write(b"\n")
+    data = buffer.getvalue()
+    del buffer, write
     blob = storage.bucket(bucket).blob(name)
     call_with_retry(blob.upload_from_string, data, content_type="application/x-ndjson", retry=None)
     crash_point("object_staged")  # one of a chunk's objects written, maybe not the others
