@@ -13,7 +13,7 @@ is missing, by re-executing. Figures (to --out, JSON, and printed):
   most at the snapshot taken nearest the traced peak (one snapshot at most every 2 s, when the
   traced size is a new high), and those still held after the run (what the run retains).
 - with --spans: this process's RSS before and after each of the processor's steps (service._ready,
-  snapshot._token_lines, staging.put_object, filework._fill, chunk.process_chunk, filemerge.merge_file,
+  snapshot._token_lines, staging.put_object, filework._fill, chunk.process_chunk, filemerge.merge_files,
   the BigQuery jobs), in order, to tell which step raised it.
 Nothing is asserted.
 """
@@ -148,7 +148,7 @@ class Spans:
         self.wrap(chunk, "put_object", "chunk.put_object")
         self.wrap(filework, "_fill", "filework._fill")
         self.wrap(filework, "process_chunk", "chunk.process_chunk")
-        self.wrap(filework, "merge_file", "filemerge.merge_file")
+        self.wrap(filework, "merge_files", "filemerge.merge_files")
         for method in ("load_uris", "query", "read"):
             self.wrap(bqjobs.Jobs, method, f"bqjobs.{method}")
         return self
