@@ -1,5 +1,5 @@
-"""The call's merge lane (pass1_processor/mergelane.py): the snapshot first, then staged files
-merged by group commit (those that waited while a merge ran go together), at most max_files a
+"""The call's merge lane (pass1_processor/mergelane.py): tasks in order, staged files merged by
+group commit (those that waited while a merge ran go together), at most max_files a
 batch; a failure stops later batches and hands the waiting files back."""
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def test_a_batch_holds_at_most_max_files():
     assert merge.batches == [["a"], ["b", "c"], ["d", "e"], ["f"]]
 
 
-def test_tasks_run_in_order_the_snapshot_before_any_merge():
+def test_tasks_run_in_order_a_submitted_task_before_a_later_merge():
     order = []
     lane = MergeLane(lambda batch: order.append("merge") or {})
     snapshot = lane.submit(lambda: order.append("snapshot") or "snap")

@@ -19,7 +19,6 @@ the call's merge lane (mergelane.py): at most 3 jobs per file, fewer when files 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 from pass1_processor.bqjobs import Jobs, job_id
 from pass1_processor.counts import Counts, file_counts
@@ -41,14 +40,10 @@ class WritePath:
     tables: RunTables
     staging_created: str
     staging_schema: tuple
-    snapshot_of: Callable[[], Snapshot]  # the run's snapshot (built on the merge lane, awaited here)
+    snapshot: Snapshot
     input_bucket: str
     dead_created: str = ""
     dead_schema: tuple = ()
-
-    @property
-    def snapshot(self) -> Snapshot:
-        return self.snapshot_of()
 
 
 @dataclass(frozen=True)

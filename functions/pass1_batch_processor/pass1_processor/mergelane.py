@@ -1,13 +1,12 @@
-"""The call's merge lane: one background thread that does the call's BigQuery work while the call
-thread reads and stages the next files.
+"""The call's merge lane: one background thread that does the call's BigQuery merges while the
+call thread reads and stages the next files.
 
-The lane first builds (or finds) the run's lookup snapshot, then merges staged files as they come,
-by group commit: a file staged while a merge runs waits, and the next merge takes every file that
-waited (at most MAX_BATCH_FILES). So a call that stages files faster than BigQuery merges them runs
-few, larger merges (3 jobs per batch), and one that stages slowly overlaps each file's merge with
-the next file's staging; either way the call's time is closer to the larger of the two than to
-their sum. One thread, so the run's jobs are never submitted side by side by one call, and jobs
-keep the order in which files were staged.
+Staged files are merged by group commit: a file staged while a merge runs waits, and the next merge
+takes every file that waited (at most MAX_BATCH_FILES). So a call that stages files faster than
+BigQuery merges them runs few, larger merges (3 jobs per batch), and one that stages slowly
+overlaps each file's merge with the next file's staging; either way the call's time is closer to
+the larger of the two than to their sum. One thread, so one call never submits its merges side by
+side, and batches keep the order in which files were staged.
 
 A task's error is kept and raised by `raise_failure` (the call thread checks between files) and by
 `finish`; after a failure no further batch starts (their files' leases are given back).

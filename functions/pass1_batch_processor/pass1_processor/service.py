@@ -86,7 +86,7 @@ def process_request(body: dict, ctx) -> dict:
                              config.lease_seconds)
     try:
         try:
-            target = _ready(config, scope, target, firestore, files, lane)
+            target = _ready(config, scope, target, firestore, files)
             outcome, memory = _work(config, scope, files, store, target, ctx, log, lane)
             status, completed = _finish(config, scope, jobs, store, outcome, files, target, log, firestore)
         finally:
@@ -145,10 +145,8 @@ def _write_target(config: ProcessorConfig, scope: Scope) -> WriteTarget:
                        jobs=Jobs(client))
 
 
-def _ready(config: ProcessorConfig, scope: Scope, target: WriteTarget, firestore, files,
-           lane: MergeLane) -> WriteTarget:
-    """The run's staging table, and its lookup snapshot started on the merge lane (built on the
-    run's first call, snapshot.py): it is built while the first file is staged."""
+def _ready(config: ProcessorConfig, scope: Scope, target: WriteTarget, firestore, files) -> WriteTarget:
+    """The run's staging table and lookup snapshot (built on the run's first call, snapshot.py)."""
     tables = RunTables.of(config.output_table, scope.key)
     schema = tuple(staging_schema(target.plan.output.schema))
     created = ensure_table(target.jobs.client, tables.staging, schema, STAGING_CLUSTERING)
@@ -156,10 +154,12 @@ def _ready(config: ProcessorConfig, scope: Scope, target: WriteTarget, firestore
     dead_created = ensure_table(target.jobs.client, tables.dead, dead_schema)
     whole = config.files is None and scope.all_dirs == scope.work_dirs
     everything = (lambda: files) if whole else (lambda: discover(scope.all_dirs))  # listed only to build it
-    snap = lane.submit(lambda: ensure_snapshot(firestore, scope.doc_ref, scope.record, everything,
-                                               config.input_bucket, tables, config.lookup_table,
-                                               target.plan.lookup_columns, target.jobs, target.storage, scope.key))
-    return replace(target, write=WritePath(tables, created, schema, snap.result, config.input_bucket, dead_created,
+    # Built here, before any staging, not on the merge lane: its record is a transaction on the run
+    # document, which the call's file events also write; side by side, two parallel calls' records
+    # and events were seen to contend on the Firestore emulator until the retry deadline.
+    snap = ensure_snapshot(firestore, scope.doc_ref, scope.record, everything, config.input_bucket, tables,
+                           config.lookup_table, target.plan.lookup_columns, target.jobs, target.storage, scope.key)
+    return replace(target, write=WritePath(tables, created, schema, snap, config.input_bucket, dead_created,
                                            dead_schema))
 
 

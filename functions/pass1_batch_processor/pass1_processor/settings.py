@@ -9,8 +9,9 @@ from typing import Any
 from shared.config import env_float, env_int
 from shared.envfield import ENV, env_field
 
-# Lines per chunk: one lookup query, one dedupe query and one load job per chunk. 5,000 keeps a
-# 200,000-request job at 40 load jobs per table (quota: 1,500 table modifications a day).
+# Lines per chunk: a chunk is one staged object (two with dead letters) and two checkpoint
+# transactions, no BigQuery job. 5,000 lines (~16 MB of lines, ~5 MB of staged rows) keeps the
+# processor's memory growth near 50-60 MiB (docs/performance.md) and a replay after a crash short.
 DEFAULT_CHUNK_SIZE = 5000
 MAX_CHUNK_SIZE = 100_000
 # Bytes of line data per chunk: output lines echo the request (a whole transcript), so lines alone
