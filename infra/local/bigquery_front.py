@@ -6,7 +6,8 @@
 The same server `local-bigquery serve` starts (its REST app under uvicorn, its Storage API gRPC
 server), with an ASGI middleware in front of the REST app, in the same process: no extra hop on the
 stack's hottest path. The middleware refuses a job fetched without its location (or with another)
-and a job created in another location, both 404 as BigQuery answers, and makes job answers name the
+and a job created in another location, both 404 as BigQuery answers, refuses a load job with more
+source URIs than BigQuery takes (infra/local/bigquery_limits.py, 400), and makes job answers name the
 stack's location. Every other request and answer passes untouched, streamed as the app streams it.
 Runs in the emulator's own environment (Python 3.13): only the standard library and what
 local-bigquery brings.
@@ -20,6 +21,7 @@ import pathlib
 import sys
 from urllib.parse import parse_qs
 
+from infra.local import bigquery_limits as limits
 from infra.local import bigquery_locations as rules
 
 
@@ -60,7 +62,7 @@ class LocationFront:
             resource = rules.parse_json(body)
         if resource is None:
             return None  # malformed: the app's own validation answers it
-        return rules.check_creation(kind, project, resource, self.location)
+        return rules.check_creation(kind, project, resource, self.location) or limits.check_load(kind, resource)
 
 
 async def _read_body(receive):

@@ -1,6 +1,6 @@
-"""The call's merge lane (pass1_processor/mergelane.py): tasks in order, staged files merged by
-group commit (those that waited while a merge ran go together), at most max_files a
-batch; a failure stops later batches and hands the waiting files back."""
+"""The call's merge lane (pass1_processor/mergelane.py): staged files merged by group commit (those
+that waited while a merge ran go together), at most max_files a batch; a failure stops later
+batches and hands the waiting files back."""
 
 from __future__ import annotations
 
@@ -62,16 +62,6 @@ def test_a_batch_holds_at_most_max_files():
     lane.finish()
     lane.close()
     assert merge.batches == [["a"], ["b", "c"], ["d", "e"], ["f"]]
-
-
-def test_tasks_run_in_order_a_submitted_task_before_a_later_merge():
-    order = []
-    lane = MergeLane(lambda batch: order.append("merge") or {})
-    snapshot = lane.submit(lambda: order.append("snapshot") or "snap")
-    lane.add(_staged("a"))
-    lane.finish()
-    lane.close()
-    assert snapshot.result() == "snap" and order == ["snapshot", "merge"]
 
 
 def test_a_failed_merge_is_raised_and_stops_later_batches():

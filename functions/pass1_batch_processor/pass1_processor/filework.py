@@ -63,7 +63,7 @@ class FileWorker:
     log: Any
     chunks_written: list = field(default_factory=list)
     input_bucket: str = ""  # where the key indexes are (keyindex.py)
-    lane: MergeLane | None = None  # where staged files go (None: merged at once, on this thread)
+    lane: MergeLane | None = None  # where staged files go; set by the caller (service._work)
 
     def work(self, file: PredictionFile) -> str:
         """DONE, STAGED (staged to its end, handed to the merge lane, lease kept), STOPPED (budget
@@ -104,10 +104,9 @@ class FileWorker:
             offset, next_line, staged = self._chunk(file, lines, offset, next_line, None, keys)
             first = False
         # Every chunk is staged: the file's rows go to BigQuery with its batch (load, MERGE, tally).
-        staged_file = StagedFile(file, offset, next_line, staged)
         if self.lane is None:
-            return self.merge_batch([staged_file])[file.uri]
-        self.lane.add(staged_file)
+            raise RuntimeError("FileWorker.lane is not set: a staged file has nowhere to go")
+        self.lane.add(StagedFile(file, offset, next_line, staged))
         return STAGED
 
     def merge_batch(self, batch: list[StagedFile]) -> dict[str, str]:

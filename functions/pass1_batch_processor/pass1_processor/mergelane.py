@@ -22,10 +22,10 @@ from pass1_processor.filemerge import MAX_BATCH_FILES, StagedFile
 
 
 class MergeLane:
-    """Background BigQuery work of one call: submit() any task, add() staged files to merge."""
+    """Background merges of one call: add() staged files; merge(batch) merges a batch and marks its
+    files done ({uri: result})."""
 
-    def __init__(self, merge: Callable[[list[StagedFile]], dict[str, str]] | None = None,
-                 max_files: int = MAX_BATCH_FILES):
+    def __init__(self, merge: Callable[[list[StagedFile]], dict[str, str]], max_files: int = MAX_BATCH_FILES):
         self._merge = merge
         self._max_files = max_files
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="merge-lane")
@@ -36,15 +36,8 @@ class MergeLane:
         self._failure: BaseException | None = None
         self.results: dict[str, str] = {}
 
-    def bind(self, merge: Callable[[list[StagedFile]], dict[str, str]]) -> None:
-        """The function that merges a batch and marks its files done ({uri: result})."""
-        self._merge = merge
-
-    def submit(self, fn: Callable[[], object]) -> Future:
-        """Run fn on the lane, after what is queued already; its future."""
-        future = self._pool.submit(self._guarded, fn)
-        self._futures.append(future)
-        return future
+    def _submit(self, fn: Callable[[], object]) -> None:
+        self._futures.append(self._pool.submit(self._guarded, fn))
 
     def add(self, staged: StagedFile) -> None:
         """A file staged to its end: merged by the next batch that starts."""
@@ -53,7 +46,7 @@ class MergeLane:
             if self._queued:
                 return
             self._queued = True
-        self.submit(self._next_batch)
+        self._submit(self._next_batch)
 
     def raise_failure(self) -> None:
         """Raise the error of a lane task that failed, if one did."""
@@ -100,9 +93,8 @@ class MergeLane:
             self._queued = bool(self._waiting)
             requeue = self._queued
         if requeue:
-            self.submit(self._next_batch)
+            self._submit(self._next_batch)
         if batch:
-            assert self._merge is not None, "MergeLane.bind() was not called"
             self.results.update(self._merge(batch))
 
 

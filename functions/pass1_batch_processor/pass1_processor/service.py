@@ -81,16 +81,14 @@ def process_request(body: dict, ctx) -> dict:
     target = _write_target(config, scope)  # table checks happen before any state changes
     _start(config, scope, jobs)
     crash_point("started")
-    lane = MergeLane()  # the call's BigQuery work, beside its staging (mergelane.py)
     store = checkpoint_store(config, firestore, scope.doc_ref, f"{ctx.request_id}-{uuid.uuid4().hex[:8]}",
                              config.lease_seconds)
     try:
         try:
             target = _ready(config, scope, target, firestore, files)
-            outcome, memory = _work(config, scope, files, store, target, ctx, log, lane)
+            outcome, memory = _work(config, scope, files, store, target, ctx, log)
             status, completed = _finish(config, scope, jobs, store, outcome, files, target, log, firestore)
         finally:
-            lane.close()
             _record_jobs(config, jobs, target, log)
         crash_point("answer")
     except Exception as exc:
@@ -193,21 +191,22 @@ def _start(config: ProcessorConfig, scope: Scope, jobs: JobStore | None) -> None
                                             "row_run_id": scope.row_run_id, "updated_at": utcnow()}, merge=True)
 
 
-def _work(config, scope, files, store, target, ctx, log, lane: MergeLane) -> tuple[Outcome, MemoryWatch]:
+def _work(config, scope, files, store, target, ctx, log) -> tuple[Outcome, MemoryWatch]:
     from shared.clients import storage_client
 
     memory = MemoryWatch(config.memory_threshold_percent, config.chunk_size,
                          memory_limit_bytes(config.memory_limit_mb))
     budget = Budget(config.time_budget_seconds, ctx.elapsed)
     worker = FileWorker(store, target, budget, memory, config.chunk_max_bytes, storage_client(), log,
-                        input_bucket=config.input_bucket, lane=lane)
-    lane.bind(worker.merge_batch)
+                        input_bucket=config.input_bucket)
+    # The call's merges, beside its staging (mergelane.py); the worker hands it each staged file.
+    lane = worker.lane = MergeLane(worker.merge_batch)
     results: dict[str, str] = {}
     try:
         for file in files:
             if not budget.may_start_chunk():
                 break
-            lane.raise_failure()  # a failed merge (or snapshot) ends the call before more is staged
+            lane.raise_failure()  # a failed merge ends the call before more is staged
             note_started(config, file.uri, log)
             results[file.uri] = worker.work(file)
         results.update(lane.finish())  # every staged file merged and done (or BUSY: lease lost)
@@ -215,6 +214,8 @@ def _work(config, scope, files, store, target, ctx, log, lane: MergeLane) -> tup
         for staged in lane.abandon():
             worker.release_quietly(staged.file)
         raise
+    finally:
+        lane.close()
     checkpoints = store.read_all(f.uri for f in files)
     note_files(config, results, checkpoints, log)
     totals = Counts()
