@@ -169,9 +169,9 @@ class JobStore:
                 .order_by("updated_at").limit(limit))
 
     # -- changes (each one transaction) ----------------------------------------------------------
-    def _run_transaction(self, fn: Callable[[Any], Any]):
-        """fn(transaction) in one transaction (shared.retry.transact), then the outbox it wrote is
-        published."""
+    def _run_transaction(self, fn: Callable[[Any], Any], ref):
+        """fn(transaction) in one transaction on the record `ref` (shared.retry.transact), then the
+        outbox it wrote is published."""
         pending: list[str] = []
 
         def body(transaction):
@@ -179,7 +179,7 @@ class JobStore:
             self._outbox_written = pending
             return fn(transaction)
 
-        result = transact(self._client, body)
+        result = transact(self._client, body, document=ref.path)
         if pending:
             from shared.notify import publish_after_commit
 
@@ -213,7 +213,7 @@ class JobStore:
             record.update(extra)
             return record, True
 
-        return self._run_transaction(txn)
+        return self._run_transaction(txn, ref)
 
     def transition(self, run_id: str, batch_type: str, target: str, *,
                    allowed_from: Iterable[str] | None = None, updates: dict | None = None,
@@ -241,7 +241,7 @@ class JobStore:
             record.update(changes)
             return record
 
-        return self._run_transaction(txn)
+        return self._run_transaction(txn, ref)
 
     def update(self, run_id: str, batch_type: str, updates: dict | None = None,
                mutate: Callable[[dict], dict] | None = None,
@@ -256,7 +256,7 @@ class JobStore:
             record.update(changes)
             return record
 
-        return self._run_transaction(txn)
+        return self._run_transaction(txn, ref)
 
     def add_events(self, run_id: str, batch_type: str, events: Iterable[run_events.Event]) -> dict | None:
         """Append explicit events (a file started, progress) in one transaction; writes nothing when
@@ -276,7 +276,7 @@ class JobStore:
                 record.update(extra)
             return record
 
-        return self._run_transaction(txn)
+        return self._run_transaction(txn, ref)
 
     def events_query(self, run_id: str, batch_type: str, after: int = 0):
         """The run's events after a sequence, in order. One inequality and an order on the same field:
@@ -329,7 +329,7 @@ class JobStore:
             record.update(changes)
             return record
 
-        return self._run_transaction(txn)
+        return self._run_transaction(txn, ref)
 
     def release_lease(self, run_id: str, batch_type: str, owner: str) -> None:
         """Give the lease back if we still hold it (a takeover after expiry is not undone)."""
@@ -340,4 +340,4 @@ class JobStore:
             if snap.exists and holds(snap.to_dict().get("lease"), owner):
                 transaction.update(ref, {"lease": None, "updated_at": self._clock()})
 
-        self._run_transaction(txn)
+        self._run_transaction(txn, ref)

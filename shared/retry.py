@@ -17,6 +17,9 @@ run left resumable, instead of the platform killing the function mid-write.
 from __future__ import annotations
 
 import os
+import threading
+import zlib
+from contextlib import nullcontext
 from typing import Any, Callable
 
 from google.api_core.exceptions import RetryError
@@ -70,7 +73,21 @@ def call_with_retry(fn, *args, deadline: float | None = None, **kwargs):
     return run_with(api_retry(deadline), lambda: fn(*args, **kwargs))
 
 
-def transact(client, fn: Callable[[Any], Any], deadline: float | None = None) -> Any:
+# Transactions of this process on one document run one at a time (striped locks, by path). Firestore
+# (and its emulator) lock a document a transaction has read: two threads of one instance changing
+# the same document (a run record from the call thread and the merge lane) would only abort or wait
+# for each other, and were seen to do so until the retry deadline. Between instances, contention is
+# left to the client's own reruns and the retry below. 64 stripes: a few documents per call.
+_DOCUMENT_LOCKS = tuple(threading.Lock() for _ in range(64))
+
+
+def document_lock(path: str) -> threading.Lock:
+    """The process's lock for transactions on the document at `path`."""
+    return _DOCUMENT_LOCKS[zlib.crc32(path.encode("utf-8")) % len(_DOCUMENT_LOCKS)]
+
+
+def transact(client, fn: Callable[[Any], Any], deadline: float | None = None, *,
+             document: str | None = None) -> Any:
     """fn(transaction) in one Firestore transaction of `client`, and its result.
 
     google-cloud-firestore reruns fn itself when the commit aborts on contention (a few attempts,
@@ -78,6 +95,8 @@ def transact(client, fn: Callable[[Any], Any], deadline: float | None = None) ->
     under DEFAULT_RETRY, so an outage or a document held by a crashed holder's transaction ends in a
     503 after the deadline, like any other call. fn may therefore run more than once: it must
     compute its writes from what it reads in the transaction, and start over each time.
+    `document`: the path of the document the transaction changes; this process's transactions on it
+    then run one at a time (document_lock). A transaction must not start another one inside it.
     """
     from google.cloud import firestore
 
@@ -85,4 +104,8 @@ def transact(client, fn: Callable[[Any], Any], deadline: float | None = None) ->
     def body(transaction):
         return fn(transaction)
 
-    return call_with_retry(lambda: body(client.transaction()), deadline=deadline)
+    def attempt():
+        with document_lock(document) if document else nullcontext():
+            return body(client.transaction())
+
+    return call_with_retry(attempt, deadline=deadline)

@@ -1,6 +1,7 @@
-"""The call's merge lane (pass1_processor/mergelane.py): staged files merged by group commit (those
-that waited while a merge ran go together), at most max_files a batch; a failure stops later
-batches and hands the waiting files back."""
+"""The call's merge lane (pass1_processor/mergelane.py): a batch starts once min_lines lines wait
+(the call's last batch takes what is left), staged files merged by group commit (those that waited
+while a merge ran go together), at most max_files a batch; a failure stops later batches and hands
+the waiting files back."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ class Recorder:
 
 def test_files_staged_during_a_merge_go_together_in_the_next_batch():
     merge = Recorder()
-    lane = MergeLane(merge)
+    lane = MergeLane(merge, min_lines=1)
     lane.add(_staged("a"))
     assert merge.started.wait(WAIT_SECONDS)
     for name in ("b", "c", "d"):
@@ -51,9 +52,40 @@ def test_files_staged_during_a_merge_go_together_in_the_next_batch():
     assert results == {f"gs://b/{n}": "done" for n in "abcd"}
 
 
+def test_a_batch_starts_once_min_lines_wait_and_finish_takes_the_rest():
+    batches, merged = [], threading.Event()
+
+    def merge(batch):
+        batches.append([s.file.uri[-1] for s in batch])
+        merged.set()
+        return {}
+
+    lane = MergeLane(merge, min_lines=3)
+    lane.add(_staged("a"))
+    lane.add(_staged("b"))
+    assert batches == []  # 2 lines wait: no batch was started
+    lane.add(_staged("c"))  # 3 lines: the batch starts
+    assert merged.wait(WAIT_SECONDS)
+    lane.add(_staged("d"))
+    lane.finish()
+    lane.close()
+    assert batches == [["a", "b", "c"], ["d"]]
+
+
+def test_a_call_of_few_lines_makes_one_batch_at_finish():
+    batches = []
+    lane = MergeLane(lambda batch: batches.append(len(batch)) or {})  # the default: 50,000 lines
+    for name in "abc":
+        lane.add(_staged(name))
+    assert batches == []
+    lane.finish()
+    lane.close()
+    assert batches == [3]
+
+
 def test_a_batch_holds_at_most_max_files():
     merge = Recorder()
-    lane = MergeLane(merge, max_files=2)
+    lane = MergeLane(merge, max_files=2, min_lines=1)
     lane.add(_staged("a"))
     assert merge.started.wait(WAIT_SECONDS)
     for name in ("b", "c", "d", "e", "f"):
@@ -73,7 +105,7 @@ def test_a_failed_merge_is_raised_and_stops_later_batches():
         assert gate.wait(WAIT_SECONDS)
         raise RuntimeError("BigQuery said no")
 
-    lane = MergeLane(merge)
+    lane = MergeLane(merge, min_lines=1)
     lane.add(_staged("a"))
     lane.add(_staged("b"))  # waits behind the first batch, which fails
     gate.set()

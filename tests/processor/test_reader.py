@@ -1,5 +1,7 @@
 """Ranged line reads: exact byte offsets, resumption from any offset, bounded long lines."""
 
+import threading
+
 import pytest
 
 from pass1_processor.reader import iter_lines
@@ -47,3 +49,50 @@ def test_an_over_long_last_line_without_newline():
 
 def test_empty_file_has_no_lines():
     assert list(iter_lines(fetcher(b"", []), 0, 0, 1)) == []
+
+
+def test_read_ahead_asks_for_the_next_window_before_it_is_needed():
+    from pass1_processor.reader import read_ahead
+
+    calls, asked = [], threading.Event()
+    data = b"0123456789" * 3
+
+    def fetch(start, end):
+        calls.append((start, end))
+        if len(calls) == 2:
+            asked.set()
+        return data[start:end]
+
+    ahead = read_ahead(fetch, len(data))
+    assert ahead(0, 10) == data[:10]
+    assert asked.wait(10)  # (10, 20) was asked for before anyone wanted it
+    assert ahead(10, 20) == data[10:20]  # ... and is what comes back, with no second read
+    assert ahead(20, 30) == data[20:]
+    assert calls == [(0, 10), (10, 20), (20, 30)]  # nothing read past the end
+
+
+def test_read_ahead_reads_another_range_directly_and_raises_the_read_ahead_error():
+    from pass1_processor.reader import read_ahead
+
+    calls = []
+
+    def fetch(start, end):
+        calls.append((start, end))
+        if start == 10:
+            raise OSError("storage said no")
+        return b"x" * (end - start)
+
+    ahead = read_ahead(fetch, 100)
+    ahead(50, 60)  # reads (60, 70) ahead
+    assert ahead(0, 10) == b"x" * 10  # not the range ahead: read directly; (10, 20) is read ahead
+    with pytest.raises(OSError, match="storage said no"):
+        ahead(10, 20)
+    assert {(0, 10), (10, 20), (50, 60)} <= set(calls)  # (60, 70) too, on its own thread
+
+
+def test_lines_through_read_ahead_are_the_same():
+    from pass1_processor.reader import read_ahead
+
+    lines = list(iter_lines(read_ahead(fetcher(DATA, []), len(DATA)), len(DATA), 0, 1, window=3))
+    assert [(l.number, l.data, l.end) for l in lines] == [(1, b'{"a":1}', 8), (2, b"", 9), (3, b'{"b":2}', 18),
+                                                         (4, b'{"c":3}', len(DATA))]

@@ -77,3 +77,32 @@ def test_run_with_takes_any_policy_and_names_the_service():
     with pytest.raises(UpstreamUnavailable) as caught:
         retry.run_with(policy, lambda: {}["missing"], service="vertex")
     assert caught.value.details == {"type": "KeyError", "service": "vertex"}
+
+
+def test_one_process_transactions_on_one_document_do_not_contend(firestore_client):
+    """Threads of one instance changing the same document (a run record from the call thread and
+    the snapshot's thread) run one at a time (shared.retry.document_lock) and all land."""
+    import uuid
+    from concurrent.futures import ThreadPoolExecutor
+
+    from shared.retry import transact
+
+    ref = firestore_client.collection("retry-test").document(uuid.uuid4().hex)
+    ref.set({"n": 0})
+
+    def increment(_):
+        def txn(transaction):
+            n = ref.get(transaction=transaction).to_dict()["n"]
+            transaction.update(ref, {"n": n + 1})
+
+        transact(firestore_client, txn, document=ref.path)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(increment, range(30)))
+    assert ref.get().to_dict() == {"n": 30}
+
+
+def test_a_document_has_one_lock_whatever_asks():
+    from shared.retry import document_lock
+
+    assert document_lock("runs/a") is document_lock("runs/a")

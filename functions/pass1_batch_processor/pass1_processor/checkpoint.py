@@ -93,8 +93,8 @@ class CheckpointStore:
     def _ref(self, uri: str):
         return self._files.document(file_doc_id(uri))
 
-    def _transact(self, fn: Callable[[Any], Any]):
-        return transact(self._client, fn)
+    def _transact(self, ref, fn: Callable[[Any], Any]):
+        return transact(self._client, fn, document=ref.path)
 
     def read_all(self, uris: Iterable[str]) -> dict[str, Checkpoint]:
         """Checkpoints of the files (a file never touched has the initial checkpoint)."""
@@ -125,7 +125,7 @@ class CheckpointStore:
                 transaction.update(ref, changes)
             return Checkpoint.from_doc(uri, {**(data or {}), **changes})
 
-        return self._transact(txn)
+        return self._transact(ref, txn)
 
     def write_intent(self, uri: str, pending: Pending) -> None:
         """Record the chunk about to be written (write-ahead)."""
@@ -149,7 +149,7 @@ class CheckpointStore:
             if snap.exists and holds(snap.to_dict().get("lease"), self._owner):
                 transaction.update(ref, {"lease": None, "updated_at": self._clock()})
 
-        self._transact(txn)
+        self._transact(ref, txn)
 
     def _change(self, uri: str, compute: Callable[[dict, datetime], dict]) -> Checkpoint:
         ref = self._ref(uri)
@@ -165,7 +165,7 @@ class CheckpointStore:
             transaction.update(ref, changes)
             return Checkpoint.from_doc(uri, {**data, **changes})
 
-        return self._transact(txn)
+        return self._transact(ref, txn)
 
     def _lease_value(self, now: datetime) -> dict:
         return lease_for(self._owner, now, self._lease_seconds)

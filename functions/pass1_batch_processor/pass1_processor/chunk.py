@@ -53,6 +53,7 @@ class Chunk:
     last_line: int
     outcomes: list = field(default_factory=list)  # Record | DeadLetter, in line order
     replay: bool = False
+    started: float = 0.0  # time.monotonic() when its extraction began (the budget's chunk time)
 
 
 def process_chunk(target: WriteTarget, chunk: Chunk, processed_at: str) -> Counts:

@@ -76,4 +76,4 @@ def _add(firestore, doc_ref, name: str, keys: list[str]) -> None:
         current = set(record.get(name) or [])
         transaction.set(doc_ref, {RECORD_FIELD: {**record, name: sorted(current | set(keys))}}, merge=True)
 
-    transact(firestore, txn)
+    transact(firestore, txn, document=doc_ref.path)

@@ -18,6 +18,7 @@ the call's merge lane (mergelane.py): at most 3 jobs per file, fewer when files 
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from pass1_processor.bqjobs import Jobs, job_id
@@ -40,10 +41,15 @@ class WritePath:
     tables: RunTables
     staging_created: str
     staging_schema: tuple
-    snapshot: Snapshot
+    snapshot_build: Future  # of the run's Snapshot: built beside the call's first staging (service._ready)
     input_bucket: str
     dead_created: str = ""
     dead_schema: tuple = ()
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The run's snapshot (waits for its build; raises the build's error)."""
+        return self.snapshot_build.result()
 
 
 @dataclass(frozen=True)

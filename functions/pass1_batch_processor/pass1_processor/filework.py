@@ -11,7 +11,9 @@ batch) while this thread stages the next file, and then marks each file's checkp
 from __future__ import annotations
 
 import sys
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
@@ -25,7 +27,7 @@ from pass1_processor.filemerge import StagedFile, merge_files
 from pass1_processor.keyindex import KeyIndex
 from pass1_processor.memory import MemoryWatch
 from pass1_processor.mergelane import MergeLane
-from pass1_processor.reader import Line, blob_fetcher, iter_lines
+from pass1_processor.reader import Line, blob_fetcher, iter_lines, read_ahead
 from shared.errors import Conflict
 from shared.faults import crash_point
 
@@ -45,8 +47,10 @@ class Budget:
     def may_start_chunk(self) -> bool:
         return self.chunks == 0 or self.elapsed() + self.last_chunk_seconds <= self.seconds
 
+    def chunk_started(self) -> None:
+        self.chunks += 1  # counted when its extraction starts: the writer may still hold the one before
+
     def chunk_done(self, seconds: float) -> None:
-        self.chunks += 1
         self.last_chunk_seconds = seconds
 
 
@@ -91,18 +95,33 @@ class FileWorker:
             raise Conflict("the prediction file changed after processing began",
                            details={"file": file.uri, "generation": file.generation})
         blob = self.storage.bucket(file.path.bucket).blob(file.path.name)
-        lines = iter_lines(blob_fetcher(blob, file.generation), file.size, checkpoint.offset, checkpoint.next_line)
+        lines = iter_lines(read_ahead(blob_fetcher(blob, file.generation), file.size), file.size, checkpoint.offset,
+                           checkpoint.next_line)
         offset, next_line, staged = checkpoint.offset, checkpoint.next_line, checkpoint.counts
         keys = KeyIndex(file.path, self.storage, self.input_bucket)  # read only if a line has no key
-        if checkpoint.pending:
-            offset, next_line, staged = self._chunk(file, lines, offset, next_line, checkpoint.pending, keys)
-        first = True
-        while offset < file.size or (offset == 0 == file.size and first):
-            if not self.budget.may_start_chunk():
-                self.store.release(file.uri)
-                return STOPPED
-            offset, next_line, staged = self._chunk(file, lines, offset, next_line, None, keys)
-            first = False
+        if checkpoint.pending:  # a replay, exactly the pending range, before anything else
+            chunk = self._extract(file, lines, offset, next_line, checkpoint.pending, keys)
+            offset, next_line, staged = self._write(chunk, checkpoint.pending)
+        # Chunk k is written (intent, staged objects, commit) on a writer thread while chunk k+1 is
+        # read and extracted here. Writes stay in order, one chunk at a time, so the checkpoint
+        # advances exactly as when both ran on one thread. At most two chunks are in memory.
+        writing: Future | None = None
+        try:
+            first = True
+            while offset < file.size or (offset == 0 == file.size and first):
+                if not self.budget.may_start_chunk():
+                    staged, writing = _written(writing, staged), None
+                    self.store.release(file.uri)
+                    return STOPPED
+                chunk = self._extract(file, lines, offset, next_line, None, keys)
+                staged, writing = _written(writing, staged), None
+                writing = _writer().submit(self._write, chunk, None)
+                offset, next_line = chunk.end, chunk.last_line + 1
+                first = False
+            staged, writing = _written(writing, staged), None
+        finally:
+            if writing is not None:  # failing here: the chunk being written ends (or fails) first
+                wait([writing])
         # Every chunk is staged: the file's rows go to BigQuery with its batch (load, MERGE, tally).
         if self.lane is None:
             raise RuntimeError("FileWorker.lane is not set: a staged file has nowhere to go")
@@ -130,21 +149,28 @@ class FileWorker:
             crash_point("file_done")
         return results
 
-    def _chunk(self, file: PredictionFile, lines: Iterator[Line], offset: int, next_line: int,
-               pending: Pending | None, keys: KeyIndex) -> tuple[int, int, Counts]:
-        """read -> extract -> convert (_fill) -> stage -> count (process_chunk), then the commit."""
-        started = time.monotonic()
-        chunk = Chunk(file, offset, offset, next_line, next_line - 1, replay=pending is not None)
+    def _extract(self, file: PredictionFile, lines: Iterator[Line], offset: int, next_line: int,
+                 pending: Pending | None, keys: KeyIndex) -> Chunk:
+        """read -> extract -> convert (_fill): the next chunk, or (a replay) the pending range."""
+        chunk = Chunk(file, offset, offset, next_line, next_line - 1, replay=pending is not None,
+                      started=time.monotonic())
+        self.budget.chunk_started()
         limit = None if pending else self.memory.next_chunk_lines()
         _fill(chunk, lines, limit, self.chunk_max_bytes, pending.end if pending else None, self.target.plan.prepare,
               keys)
+        return chunk
+
+    def _write(self, chunk: Chunk, pending: Pending | None) -> tuple[int, int, Counts]:
+        """intent (write-ahead, unless replaying `pending`) -> stage -> count (process_chunk) -> commit;
+        (offset, next line, the file's staged counts)."""
+        file = chunk.file
         if pending is None:
             self.store.write_intent(file.uri, Pending(chunk.start, chunk.end, chunk.first_line, chunk.last_line))
             crash_point("intent")
         counts = process_chunk(self.target, chunk, datetime.now(timezone.utc).isoformat())
         checkpoint = self.store.commit(file.uri, chunk.end, chunk.last_line + 1, counts, False)
         crash_point("commit")
-        self.budget.chunk_done(time.monotonic() - started)
+        self.budget.chunk_done(time.monotonic() - chunk.started)
         self.log.info("chunk staged", file=file.uri, first_line=chunk.first_line, last_line=chunk.last_line,
                       replay=chunk.replay, processed=counts.processed, failed=counts.failed)
         return chunk.end, chunk.last_line + 1, checkpoint.counts
@@ -185,3 +211,23 @@ def _fill(chunk: Chunk, lines: Iterator[Line], max_lines: int | None, max_bytes:
                 return
     finally:
         chunk.end, chunk.last_line = end, last
+
+
+def _written(writing: Future | None, current: Counts) -> Counts:
+    """The file's staged counts once the chunk being written is committed (its error raised);
+    `current` when none is being written."""
+    return current if writing is None else writing.result()[2]
+
+
+_WRITER: ThreadPoolExecutor | None = None
+_WRITER_LOCK = threading.Lock()
+
+
+def _writer() -> ThreadPoolExecutor:
+    """The chunk writers of the process: each call's file writes one chunk at a time; a few
+    concurrent requests per instance share the pool."""
+    global _WRITER
+    with _WRITER_LOCK:
+        if _WRITER is None:
+            _WRITER = ThreadPoolExecutor(max_workers=8, thread_name_prefix="chunk-writer")
+        return _WRITER

@@ -7,6 +7,8 @@ Storage emulator honours `Range: bytes=a-b`, as Cloud Storage does.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Iterator, NamedTuple
 
 from shared.retry import call_with_retry
@@ -42,6 +44,44 @@ def blob_fetcher(blob, generation: int | None) -> Fetch:
                                checksum=None, if_generation_match=generation, retry=None)  # shared.retry bounds it
 
     return fetch
+
+
+def read_ahead(fetch: Fetch, size: int) -> Fetch:
+    """`fetch`, with the next window requested while the caller works on this one.
+
+    Each read (start, end) also starts the read of (end, end + (end - start)) on a background
+    thread, so the next window is on its way (or here) when iter_lines asks for it: the network wait
+    overlaps the extraction of the window before. One window ahead at most (one more window in
+    memory). A read for another range than the one ahead is made directly, and the one ahead is
+    dropped; an error of the read ahead is raised when its range is asked for, as a direct read's.
+    """
+    ahead: list = []  # [(start, end, Future)] or empty
+
+    def fetch_ahead(start: int, end: int) -> bytes:
+        hit = ahead.pop() if ahead else None
+        if hit is not None and hit[:2] == (start, end):
+            block = hit[2].result()
+        else:
+            block = fetch(start, end)
+        following = min(size, end + (end - start))
+        if end < following:
+            ahead.append((end, following, _pool().submit(fetch, end, following)))
+        return block
+
+    return fetch_ahead
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            # One read ahead per file being read; a few concurrent requests per instance share it.
+            _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="read-ahead")
+        return _POOL
 
 
 def iter_lines(fetch: Fetch, size: int, offset: int, line_number: int, *,

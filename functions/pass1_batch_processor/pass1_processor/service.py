@@ -12,6 +12,7 @@ units both wrote counts once, as a duplicate).
 from __future__ import annotations
 
 import functools
+from concurrent.futures import wait
 import uuid
 from dataclasses import dataclass, replace
 
@@ -152,13 +153,22 @@ def _ready(config: ProcessorConfig, scope: Scope, target: WriteTarget, firestore
     dead_created = ensure_table(target.jobs.client, tables.dead, dead_schema)
     whole = config.files is None and scope.all_dirs == scope.work_dirs
     everything = (lambda: files) if whole else (lambda: discover(scope.all_dirs))  # listed only to build it
-    # Built here, before any staging, not on the merge lane: its record is a transaction on the run
-    # document, which the call's file events also write; side by side, two parallel calls' records
-    # and events were seen to contend on the Firestore emulator until the retry deadline.
-    snap = ensure_snapshot(firestore, scope.doc_ref, scope.record, everything, config.input_bucket, tables,
-                           config.lookup_table, target.plan.lookup_columns, target.jobs, target.storage, scope.key)
-    return replace(target, write=WritePath(tables, created, schema, snap, config.input_bucket, dead_created,
+    # Built on its own thread while the call thread stages the first files; the first merge waits
+    # for it. Its record is a transaction on the run document, which the call's file events also
+    # change: shared.retry.transact runs one process's transactions on one document one at a time.
+    build = _snapshot_pool().submit(ensure_snapshot, firestore, scope.doc_ref, scope.record, everything,
+                                    config.input_bucket, tables, config.lookup_table, target.plan.lookup_columns,
+                                    target.jobs, target.storage, scope.key)
+    return replace(target, write=WritePath(tables, created, schema, build, config.input_bucket, dead_created,
                                            dead_schema))
+
+
+@functools.lru_cache(maxsize=1)
+def _snapshot_pool():
+    from concurrent.futures import ThreadPoolExecutor
+
+    # One build per call at a time; a few concurrent requests per instance share the pool.
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="snapshot")
 
 
 def _record_jobs(config: ProcessorConfig, jobs: JobStore | None, target: WriteTarget, log) -> None:
@@ -210,9 +220,11 @@ def _work(config, scope, files, store, target, ctx, log) -> tuple[Outcome, Memor
             note_started(config, file.uri, log)
             results[file.uri] = worker.work(file)
         results.update(lane.finish())  # every staged file merged and done (or BUSY: lease lost)
+        target.write.snapshot  # built, or its error raised, even when this call merged nothing
     except BaseException:
         for staged in lane.abandon():
             worker.release_quietly(staged.file)
+        wait([target.write.snapshot_build])  # nothing of the call runs on after its answer
         raise
     finally:
         lane.close()

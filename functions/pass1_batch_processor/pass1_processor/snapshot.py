@@ -137,4 +137,4 @@ def _record_once(firestore_client, doc_ref, data: dict) -> dict:
         transaction.set(doc_ref, {RECORD_FIELD: data}, merge=True)
         return data
 
-    return transact(firestore_client, txn)
+    return transact(firestore_client, txn, document=doc_ref.path)

@@ -92,7 +92,7 @@ class FirestoreCircuitStore:
             transaction.set(ref, state, merge=True)
             return state
 
-        return transact(self._client, txn)
+        return transact(self._client, txn, document=ref.path)
 
     def reset(self, key: str) -> None:
         self._collection.document(key).set({"failures": 0, "open_until": None})
