@@ -205,9 +205,10 @@ def _call_until_done(url: str, body: dict) -> list[dict]:
     return answers
 
 
-def call_http(url: str, body: dict, pid: int | None, warmup: dict | None = None) -> dict:
+def call_http(url: str, body: dict, pid: int | None, warmup: dict | None = None, meter=None) -> dict:
     """Call the processor until it answers 'success'; wall time, its own time and its RSS. With
-    `warmup` (a request body), that request is made first, untimed, and the warm base taken after it."""
+    `warmup` (a request body), that request is made first, untimed, and the warm base taken after it.
+    `meter` (bench/stackcpu.StackCpu): started and stopped around the measured calls."""
     with RssSampler(pid) as rss:
         warmup_seconds = None
         if warmup is not None:
@@ -217,9 +218,13 @@ def call_http(url: str, body: dict, pid: int | None, warmup: dict | None = None)
             rss.mark()
         measured_since = datetime.now(timezone.utc)  # the measured calls' BigQuery jobs start after this
         time.sleep(0.01)
+        if meter is not None:
+            meter.start()
         started = time.perf_counter()
         answers = _call_until_done(url, body)
         wall = time.perf_counter() - started
+        if meter is not None:
+            meter.stop()
     last = answers[-1]
     out = {"seconds": wall, "calls": len(answers),
            "processor_seconds": sum(a.get("processing_time_seconds") or 0 for a in answers),

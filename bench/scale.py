@@ -10,6 +10,10 @@ HTTP until the run completes. Figures:
 - lookup_scans_per_run: query jobs that read the lookup table;
 - e2e_lines_per_s: lines / wall time of the processor calls; cpu_lines_per_s: the CPU stage
   (bench/cpu.py) over the same lines in one file; e2e_cpu_ratio;
+- stack_cpu: the CPU seconds each of the stack's processes spent during the measured calls
+  (bench/stackcpu.py), their total, and the bound it sets on this machine: cpu_floor_s (total /
+  cores), e2e_ceiling_lines_per_s and e2e_cpu_ratio_ceiling (what e2e_cpu_ratio could reach if every
+  process's work overlapped perfectly);
 - rss_growth_mib (cold): the processor's RSS, sampled from outside, peak minus the RSS before the
   first call (bench/e2e.py), which includes the client libraries the first call imports (once per
   instance); rss_growth_warm_mib: peak minus the RSS after a warm-up call, an ad hoc scope of the
@@ -152,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     from bench import cost, e2e, report
     from bench.cli import run_worker
+    from bench.stackcpu import StackCpu
 
     report.say(f"generating {args.lines} lines in {args.files} files...")
     work = args.data_dir / f"scale-{args.lines}-{args.files}-{args.seed}"
@@ -176,8 +181,9 @@ def main(argv: list[str] | None = None) -> int:
             session.stack.stop("pass1_batch_processor")
             session.stack.start("pass1_batch_processor")
         report.say("processor over HTTP until the run completes" + (" (after a warm-up call)..." if warmup else "..."))
+        meter = StackCpu(session.layout.dir / "pids")
         http = e2e.call_http(session.layout.env_vars()["PASS1_BATCH_PROCESSOR_URL"], body, session.processor_pid(),
-                             warmup=warmup)
+                             warmup=warmup, meter=meter)
         kinds, scans, processed = jobs_since(tables.client, http["measured_since"], tables.names["lookup"])
         landed = tables.count("out", f"WHERE run_id = '{run_id}'")
     finally:
@@ -196,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         "lookup_scans_per_run": scans,
         "e2e_lines_per_s": round(e2e_rate, 1), "cpu_lines_per_s": round(cpu_rate, 1),
         "e2e_cpu_ratio": round(e2e_rate / cpu_rate, 3),
+        "stack_cpu": meter.report(stats.lines, http["seconds"], cpu_rate),
         "rss_growth_mib": round(http["rss_growth_mib"], 1),
         "rss_growth_warm_mib": _round(http.get("rss_growth_warm_mib")),
         "rss_base_mib": round(http["rss_base_mib"], 1), "rss_warm_base_mib": _round(http.get("rss_warm_base_mib")),
