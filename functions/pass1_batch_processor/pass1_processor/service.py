@@ -156,7 +156,8 @@ def _ready(config: ProcessorConfig, scope: Scope, target: WriteTarget, firestore
     # document, which the call's file events also write; side by side, two parallel calls' records
     # and events were seen to contend on the Firestore emulator until the retry deadline.
     snap = ensure_snapshot(firestore, scope.doc_ref, scope.record, everything, config.input_bucket, tables,
-                           config.lookup_table, target.plan.lookup_columns, target.jobs, target.storage, scope.key)
+                           config.lookup_table, target.plan.lookup_columns, target.jobs, target.storage, scope.key,
+                           target.plan.lookup_partition)
     return replace(target, write=WritePath(tables, created, schema, snap, config.input_bucket, dead_created,
                                            dead_schema))
 
