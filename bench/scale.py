@@ -20,7 +20,9 @@ HTTP until the run completes. Figures:
   first --warmup-lines lines (its own directory, untimed, its jobs not counted). The memory target
   applies to the warm figure. --restart-processor restarts the stack's processor first, so that the
   cold figure is one of a fresh process; rss_timeline_mib: the processor's RSS each second;
-- cost: bench/cost.py at 100k, 1M and 10M transcripts, every assumption listed.
+- cost: bench/cost.py at 100k, 1M and 10M transcripts, every assumption listed: with the lookup
+  snapshot pruned to the run's days (est_bq_usd_per_million) and reading the whole lookup
+  (est_bq_usd_per_million_unpruned).
 Targets (of the set-based write path) are printed with the figures; nothing is asserted.
 """
 
@@ -40,6 +42,9 @@ from infra.local.layout import REPO_ROOT
 
 DEFAULT_OUT = REPO_ROOT / "bench" / "results" / "scale.json"
 DEFAULT_DATA = REPO_ROOT / ".local" / "bench-data"
+# The call dates on the key indexes: the days of the synthetic lookup rows' started_at (bench/synth.py),
+# so the snapshot's window (a day before, two after) holds every one of them.
+CALL_DATES = ("2026-01-01", "2026-01-28")
 KEY_RE = re.compile(rb'"key"\s*:\s*"([^"\\]{1,4096})"')
 TARGETS = {"bq_jobs_max": "3 per file + 10", "lookup_scans_per_run": 1, "usd_per_million_max": 0.25,
            "e2e_cpu_ratio_min": 0.5, "rss_growth_mib_max": 100, "rss_target_applies_to": "rss_growth_warm_mib"}
@@ -95,8 +100,10 @@ def key_index(data: bytes, shard: int) -> bytes:
 
 
 def upload_run(layout, run_id: str, parts: list[Path]) -> list[str]:
-    """Each part as one job's output directory, with its shard's key index; the directories."""
+    """Each part as one job's output directory, with its shard's key index (its call dates those of
+    every synthetic line, CALL_DATES); the directories."""
     from infra.local import provision
+    from shared.layout import key_index_dates
 
     client = provision.storage_client(layout)
     dirs = []
@@ -106,8 +113,9 @@ def upload_run(layout, run_id: str, parts: list[Path]) -> list[str]:
         blob = client.bucket(layout.output_bucket).blob(f"{directory}/predictions.jsonl")
         blob.chunk_size = 8 * 1024 * 1024
         blob.upload_from_string(data, content_type="application/jsonl")
-        client.bucket(layout.input_bucket).blob(f"runs/pass1/{run_id}/attempt-1/input-{shard:05d}.keys.jsonl") \
-            .upload_from_string(key_index(data, shard), content_type="application/jsonl")
+        index = client.bucket(layout.input_bucket).blob(f"runs/pass1/{run_id}/attempt-1/input-{shard:05d}.keys.jsonl")
+        index.metadata = key_index_dates(*CALL_DATES, 0)  # as submit's plan gives them: the snapshot's window
+        index.upload_from_string(key_index(data, shard), content_type="application/jsonl")
         dirs.append(f"gs://{layout.output_bucket}/{directory}")
     return dirs
 
@@ -215,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         "cost_model": model,
         "est_bq_usd": {size: m["est_bq_usd"] for size, m in model["sizes"].items()},
         "est_bq_usd_per_million": {size: m["usd_per_million"] for size, m in model["sizes"].items()},
+        "est_bq_usd_per_million_unpruned": {size: m["usd_per_million_unpruned"] for size, m in model["sizes"].items()},
         "targets": TARGETS,
         "rss_timeline_mib": http["rss_timeline_mib"],
     }

@@ -269,10 +269,9 @@ def bigquery(cfg: Config) -> list[Step]:
             # processor's "already written?" lookup read a sliver of the table.
             extra = ["--time_partitioning_field=processed_at", "--time_partitioning_type=DAY",
                      "--clustering_fields=run_id,composite_key"]
-        elif schema == "interaction_lookup":
-            extra = ["--clustering_fields=phone_number_token"]
         else:
-            extra = table_options_flags(schema)  # transcripts: partitioned by call_date
+            # transcripts: partitioned by call_date; interaction_lookup: by started_at (both files).
+            extra = table_options_flags(schema)
         steps.append(Step(f"table {table}",
                           ["bq", f"--project_id={cfg.project}", "mk", "--table", *extra,
                            f"{ds}.{table}", str((SCHEMAS / f"{schema}.json").relative_to(REPO_ROOT))],

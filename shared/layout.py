@@ -16,6 +16,10 @@ The key index beside each input shard has one line per request, in shard order:
 {"row_id", "key", "phone_number_token", "interaction_id"}. That the top-level `key` of an input line
 comes back in its output line is seen, not documented; the echoed request (and its labels) is
 documented, so an output line without a key is mapped back through its shard's key index.
+A key index written from a table source carries, as custom metadata, the call dates of its shard's
+source rows (KEY_INDEX_DATES: the earliest and latest call_date, ISO, and how many rows had none);
+the processor's lookup snapshot reads only the lookup partitions of those days. A key index without
+them (older, or from a JSONL source or a retry attempt) has no known dates.
 
 A retried submit writes the same names, so it overwrites instead of adding.
 """
@@ -43,6 +47,33 @@ _INPUT_NAME = re.compile(r"(?:^|/)input-\d{5}\.jsonl$")
 _OUTPUT_SHARD = re.compile(r"(?:^|/)([a-z][a-z0-9_]{0,30})/([A-Za-z0-9][A-Za-z0-9_.-]{0,62})"
                            r"/attempt-([1-9]\d{0,3})/shard-(\d{5})(?:/|$)")
 _ROW_ID = re.compile(r"^a([1-9]\d{0,3})-s(\d{5})-r(\d{6,})$")
+
+
+# The key index's custom metadata: its shard's call dates (see above).
+DATE_MIN_KEY, DATE_MAX_KEY, DATE_NULLS_KEY = "call_date_min", "call_date_max", "call_date_nulls"
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def key_index_dates(date_min: str | None, date_max: str | None, nulls: int | None) -> dict[str, str]:
+    """The custom metadata of a key index whose shard's rows have these call dates ({} when unknown)."""
+    if nulls is None:
+        return {}
+    out = {DATE_NULLS_KEY: str(int(nulls))}
+    if date_min is not None and date_max is not None:
+        out.update({DATE_MIN_KEY: date_min, DATE_MAX_KEY: date_max})
+    return out
+
+
+def dates_of_key_index(metadata: dict | None) -> tuple[str, str] | None:
+    """(earliest, latest) call date of a key index's rows, from its custom metadata; None unless both
+    are there, well formed, in order, and no row lacked a call date."""
+    metadata = metadata or {}
+    lo, hi, nulls = metadata.get(DATE_MIN_KEY), metadata.get(DATE_MAX_KEY), metadata.get(DATE_NULLS_KEY)
+    if nulls != "0" or not isinstance(lo, str) or not isinstance(hi, str):
+        return None
+    if not (_ISO_DATE.match(lo) and _ISO_DATE.match(hi)) or lo > hi:
+        return None
+    return lo, hi
 
 
 def attempt_prefix(bucket: str, batch_type: str, run_id: str, attempt: int) -> GcsPath:

@@ -158,11 +158,14 @@ def test_least_privilege_roles(script):
     assert grants["sa-pass1-scheduler"] >= {"roles/workflows.invoker"}
 
 
-def test_transcripts_are_partitioned_and_the_scratch_dataset_expires_its_tables(script):
+def test_transcripts_and_the_lookup_are_partitioned_and_the_scratch_dataset_expires_its_tables(script):
     mk = {c[-2] if c[-1].endswith(".json") else c[-1]: c for c in commands(script) if c[:2] == ["bq", "--project_id=acme-calls-prod"] and "mk" in c}
     transcripts = mk["acme-calls-prod:call_analytics.transcripts"]
     assert "--time_partitioning_field=call_date" in transcripts and "--time_partitioning_type=DAY" in transcripts
     assert "--clustering_fields=interaction_id,phone_number_token" in transcripts
+    lookup = mk["acme-calls-prod:call_analytics.interaction_lookup"]
+    assert "--time_partitioning_field=started_at" in lookup and "--time_partitioning_type=DAY" in lookup
+    assert "--clustering_fields=phone_number_token,interaction_id" in lookup
     scratch = mk["acme-calls-prod:call_analytics_scratch"]
     assert any(t.startswith("--default_table_expiration=") for t in scratch)
     assert any(t.startswith("--location=") for t in scratch)

@@ -84,22 +84,28 @@ def make_run(firestore_client, stack):
 
 
 @pytest.fixture
-def vertex_job(job_client, vertex_emulator, put, layout, uid):
+def vertex_job(job_client, vertex_emulator, put, storage_client, layout, uid):
     """vertex_job(inputs, **emulator_settings) -> (output_dir, job_name): run a batch job on the
     Vertex emulator over input lines ({"key", "request"}) and wait until it is final.
 
     key_index=True writes the input as submit_batch does: each request labelled with its row id and
-    the key index beside the shard. subdir puts the output one folder deeper (two jobs of one shard)."""
+    the key index beside the shard (key_metadata: its custom metadata, the call dates submit puts
+    there). subdir puts the output one folder deeper (two jobs of one shard)."""
     from google.cloud.aiplatform_v1 import types
 
-    def run(inputs: list[dict], key_index: bool = False, subdir: str = "", **settings) -> tuple[str, str]:
+    def run(inputs: list[dict], key_index: bool = False, subdir: str = "", key_metadata: dict | None = None,
+            **settings) -> tuple[str, str]:
         from tests.processor.lines import jsonl, key_index_of, with_row_ids
 
         vertex_emulator.configure(**settings)
         input_uri = f"gs://{layout.input_bucket}/runs/pass1/{uid}/attempt-1/input-00000.jsonl"
         if key_index:
             inputs = with_row_ids(inputs, attempt=1, shard=0)
-            put(input_uri.removesuffix(".jsonl") + ".keys.jsonl", jsonl(key_index_of(inputs)))
+            index_uri = put(input_uri.removesuffix(".jsonl") + ".keys.jsonl", jsonl(key_index_of(inputs)))
+            if key_metadata:
+                blob = storage_client.bucket(layout.input_bucket).blob(index_uri[5:].partition("/")[2])
+                blob.metadata = key_metadata
+                blob.patch()
         put(input_uri, jsonl(inputs))
         prefix = f"gs://{layout.output_bucket}/runs/pass1/{uid}/attempt-1/shard-00000/" + (f"{subdir}/" if subdir else "")
         parent = f"projects/{layout.project}/locations/{layout.location}"

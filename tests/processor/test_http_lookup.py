@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import pytest
+
 from tests.processor.http_checks import assert_landed
 from tests.processor.lines import analysis, jsonl, success
 
@@ -98,3 +100,78 @@ def test_the_lookup_is_read_once_per_run_through_its_snapshot(proc, vertex_job, 
     matched = {r["phone_number_token"]: r["agent_id"] for r in out if r["lookup_status"] == "matched"}
     assert matched == {"tok1": "agent-1", "tok4": "agent-3"}
     assert make_run.store.get(uid, "pass1")["bigquery"]["jobs"] == {"query": 2, "load": 2, "dml": 1}
+
+
+def _timed_row(token: str, interaction: str, agent: str, started_at: str | None) -> dict:
+    return {"phone_number_token": token, "interaction_id": interaction, "agent_id": agent, "queue_name": "q",
+            "channel": "voice", "started_at": started_at, "duration_seconds": 60, "customer_segment": "s"}
+
+
+# The run's transcripts are all of 2025-01-05: the snapshot reads started_at in [01-04, 01-07) or NULL.
+DATED_KEY_INDEX = {"call_date_min": "2025-01-05", "call_date_max": "2025-01-05", "call_date_nulls": "0"}
+WINDOW_ROWS = [
+    _timed_row("tok0", "INT-0", "in-late", "2025-01-06T23:00:00Z"),     # inside, near the end
+    _timed_row("tok1", "INT-1", "before", "2025-01-03T23:59:59Z"),      # a second before the window
+    _timed_row("tok2", "INT-2", "after", "2025-01-07T00:00:00Z"),       # the window's end is exclusive
+    _timed_row("tok3", "INT-3", "no-time", None),                       # no started_at: always read
+    _timed_row("tok4", "INT-4", "in-first", "2025-01-04T00:00:00Z"),    # the window's first instant
+    _timed_row("tok5", "INT-5", "in-day", "2025-01-05T12:00:00Z"),      # two rows for one pair: the one
+    _timed_row("tok5", "INT-5", "a-old", "2024-12-01T12:00:00Z"),       # outside would win the tie-break
+]
+
+
+@pytest.fixture
+def windowed_run(proc, vertex_job, seed_lookup, make_run, uid):
+    """A run of 7 calls whose key index says they are all of 2025-01-05, over WINDOW_ROWS (tok6 has
+    no lookup row); its answer once done."""
+    from tests.processor.http_checks import inputs
+
+    seed_lookup(WINDOW_ROWS)
+    out_dir, _ = vertex_job(inputs(7), key_index=True, key_metadata=DATED_KEY_INDEX, seed=1)
+    make_run(uid, [out_dir])
+    status, answer = proc({"run_id": uid, "batch_type": "pass1", "time_budget_seconds": 60})
+    assert status == 200 and answer["status"] == "success", answer
+    return answer
+
+
+def _snapshot_rows(bigquery_client, record: dict) -> dict:
+    rows = bigquery_client.query(f"SELECT * FROM `{record['write_path']['snapshot']}`").result()
+    return {(r["phone_number_token"], r["interaction_id"]): r["agent_id"] for r in rows}
+
+
+def test_the_snapshot_reads_only_the_lookup_rows_of_the_runs_days(windowed_run, bigquery_client, make_run, uid, rows):
+    """With the call dates on the key index and the lookup partitioned on started_at, the snapshot
+    holds the run's lookup rows in [first day - 1, last day + 2) and those without a started_at;
+    a row outside is not in it, and its output row is unmatched."""
+    record = make_run.store.get(uid, "pass1")
+    assert record["write_path"]["lookup_window"] == {"column": "started_at", "from": "2025-01-04", "to": "2025-01-07"}
+    assert _snapshot_rows(bigquery_client, record) == {("tok0", "INT-0"): "in-late", ("tok3", "INT-3"): "no-time",
+                                                       ("tok4", "INT-4"): "in-first", ("tok5", "INT-5"): "in-day"}
+    assert (windowed_run["inserted_rows"], windowed_run["unmatched_records"]) == (7, 3)
+    out, _ = assert_landed(rows, windowed_run)
+    assert {r["phone_number_token"]: (r["lookup_status"], r["agent_id"]) for r in out} == {
+        "tok0": ("matched", "in-late"), "tok1": ("unmatched", None), "tok2": ("unmatched", None),
+        "tok3": ("matched", "no-time"), "tok4": ("matched", "in-first"), "tok5": ("matched", "in-day"),
+        "tok6": ("unmatched", None)}
+
+
+@pytest.fixture
+def undated_run(proc, vertex_job, seed_lookup, make_run, uid):
+    """The same run, its key index without call dates (a JSONL source, an older submit)."""
+    from tests.processor.http_checks import inputs
+
+    seed_lookup(WINDOW_ROWS)
+    out_dir, _ = vertex_job(inputs(7), key_index=True, seed=1)
+    make_run(uid, [out_dir])
+    status, answer = proc({"run_id": uid, "batch_type": "pass1", "time_budget_seconds": 60})
+    assert status == 200 and answer["status"] == "success", answer
+    return answer
+
+
+def test_without_call_dates_the_snapshot_reads_the_whole_lookup(undated_run, bigquery_client, make_run, uid):
+    record = make_run.store.get(uid, "pass1")
+    assert record["write_path"]["lookup_window"] is None
+    assert _snapshot_rows(bigquery_client, record) == {
+        ("tok0", "INT-0"): "in-late", ("tok1", "INT-1"): "before", ("tok2", "INT-2"): "after",
+        ("tok3", "INT-3"): "no-time", ("tok4", "INT-4"): "in-first", ("tok5", "INT-5"): "a-old"}
+    assert (undated_run["inserted_rows"], undated_run["unmatched_records"]) == (7, 1)

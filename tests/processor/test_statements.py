@@ -34,6 +34,20 @@ def test_the_snapshot_reads_only_the_needed_columns_once_with_a_deterministic_ti
     assert "WHERE source_uri IN UNNEST(@uris)" in direct_lookup_sql(LOOKUP, STAGE, ["agent_id"])
 
 
+def test_the_snapshot_with_a_window_filters_the_partition_column_on_constant_bounds_or_null():
+    sql = snapshot_sql(LOOKUP, KEYS, SNAP, ["agent_id"], "started_at")
+    assert sql == (f"CREATE OR REPLACE TABLE {SNAP.sql} AS SELECT `phone_number_token`, `interaction_id`, `agent_id` "
+                   f"FROM {LOOKUP.sql} WHERE (`started_at` >= @window_from AND `started_at` < @window_to "
+                   f"OR `started_at` IS NULL) AND `phone_number_token` IN (SELECT DISTINCT `phone_number_token` "
+                   f"FROM {KEYS.sql}) QUALIFY ROW_NUMBER() OVER (PARTITION BY `phone_number_token`, "
+                   "`interaction_id` ORDER BY TO_JSON_STRING(STRUCT(`agent_id`))) = 1")
+    # without a window: the same statement without the partition filter (the whole lookup)
+    assert snapshot_sql(LOOKUP, KEYS, SNAP, ["agent_id"]) == sql.replace(
+        "(`started_at` >= @window_from AND `started_at` < @window_to OR `started_at` IS NULL) AND ", "")
+    with pytest.raises(ValueError):
+        snapshot_sql(LOOKUP, KEYS, SNAP, ["agent_id"], "started_at; DROP")
+
+
 def test_the_tally_counts_each_files_rows_in_the_output_table():
     sql = tally_sql(OUT, STAGE, COLUMNS)
     assert sql.startswith("SELECT T.source_uri, COUNT(*) AS inserted")

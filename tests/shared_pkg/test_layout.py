@@ -71,3 +71,23 @@ def test_retry_keys_live_in_the_output_directorys_retry_folder():
     prefix = layout.retry_keys_prefix(out)
     assert key_file.name.startswith(prefix.name) and layout.is_retry_keys_object(key_file.name)
     assert not layout.is_prediction_file(key_file.name)
+
+
+def test_key_index_dates_metadata_and_back():
+    assert layout.key_index_dates("2024-03-01", "2024-03-04", 0) == {
+        "call_date_min": "2024-03-01", "call_date_max": "2024-03-04", "call_date_nulls": "0"}
+    assert layout.key_index_dates(None, None, 3) == {"call_date_nulls": "3"}
+    assert layout.key_index_dates(None, None, None) == {}  # a plan recorded before the dates: unknown
+    assert layout.dates_of_key_index(layout.key_index_dates("2024-03-01", "2024-03-04", 0)) == ("2024-03-01", "2024-03-04")
+
+
+@pytest.mark.parametrize("metadata", [
+    None, {},
+    {"call_date_min": "2024-03-01", "call_date_max": "2024-03-04"},                            # no NULL count
+    {"call_date_min": "2024-03-01", "call_date_max": "2024-03-04", "call_date_nulls": "2"},    # NULL call dates
+    {"call_date_nulls": "0"},                                                                  # no dates at all
+    {"call_date_min": "2024-03-05", "call_date_max": "2024-03-04", "call_date_nulls": "0"},    # out of order
+    {"call_date_min": "2024-3-1", "call_date_max": "2024-03-04", "call_date_nulls": "0"},      # not ISO
+])
+def test_a_key_index_without_sound_dates_has_none(metadata):
+    assert layout.dates_of_key_index(metadata) is None

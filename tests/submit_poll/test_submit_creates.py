@@ -126,6 +126,36 @@ def test_table_source_sends_the_date_range_only(stack, storage_client, table_sub
                       "date_from": "2024-03-02", "date_to": "2024-03-03"}
 
 
+def _key_index_metadata(storage_client, input_uri: str) -> dict:
+    bucket, _, name = input_uri[5:].partition("/")
+    return storage_client.bucket(bucket).get_blob(name.removesuffix(".jsonl") + ".keys.jsonl").metadata
+
+
+def test_the_key_index_carries_the_call_dates_of_its_shard(stack, storage_client, table_submission):
+    """The plan's bucket sums give each shard its rows' call dates; they go onto the key index as
+    custom metadata (shared/layout.py), for the processor's lookup snapshot."""
+    [job] = table_submission["answer"]["jobs"]
+    assert _key_index_metadata(storage_client, job["input_uri"]) == {
+        "call_date_min": "2024-03-02", "call_date_max": "2024-03-03", "call_date_nulls": "0"}
+
+
+@pytest.fixture
+def undated_submission(stack, load_transcripts, submit):
+    """An undated table run over transcripts of two days and one without a call_date."""
+    rows = transcript_records(2, 0, date(2024, 3, 1)) + transcript_records(1, 10, date(2024, 3, 4)) + transcript_records(1, 20)
+    load_transcripts(rows)
+    status, answer = submit({"run_id": "table-undated", "batch_type": BATCH_TYPE,
+                             "source": {"table": stack["TRANSCRIPTS_TABLE"]}})
+    assert status == 200 and answer["requests"] == 4, answer
+    return answer
+
+
+def test_a_transcript_without_a_call_date_is_counted_on_the_key_index(stack, storage_client, undated_submission):
+    [job] = undated_submission["jobs"]
+    assert _key_index_metadata(storage_client, job["input_uri"]) == {
+        "call_date_min": "2024-03-01", "call_date_max": "2024-03-04", "call_date_nulls": "1"}
+
+
 @pytest.fixture
 def nightly_submission(stack, load_transcripts, submit):
     """Transcripts of the last four days (UTC, today included), submitted as the nightly Scheduler

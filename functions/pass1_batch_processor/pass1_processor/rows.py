@@ -49,6 +49,7 @@ class RowPlan:
     absent_system: frozenset[str]  # system columns this output table does not have
     unchanged: dict[str, frozenset[type]]  # per answer column: value types that need no converter
     string_lists: frozenset[str]  # REPEATED STRING answer columns: a list of str needs no converter
+    lookup_partition: tuple[str, str] | None = None  # the lookup's partition column and its type
 
     @classmethod
     def build(cls, output: TableInfo, dead: TableInfo, lookup: TableInfo) -> "RowPlan":
@@ -60,7 +61,8 @@ class RowPlan:
         string_lists = frozenset(f.name for f in output.schema if f.name not in skip and f.mode == "REPEATED"
                                  and f.field_type == "STRING")
         return cls(output, dead, lookup_columns, converters(output.schema, skip=skip),
-                   SYSTEM_COLUMNS - output.columns, unchanged_types(output.schema, skip=skip), string_lists)
+                   SYSTEM_COLUMNS - output.columns, unchanged_types(output.schema, skip=skip), string_lists,
+                   lookup.partitioning)
 
     def prepare(self, record: Record) -> Record | DeadLetter:
         """Serialize the record's own columns (everything but the chunk's context and the lookup)

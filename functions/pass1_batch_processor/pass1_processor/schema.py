@@ -32,6 +32,8 @@ class TableInfo:
     columns: frozenset[str]
     json_columns: frozenset[str]
     created: str | None = None
+    # (column, its type) when the table is partitioned on a column (time-unit partitioning), else None
+    partitioning: tuple[str, str] | None = None
 
 
 def table_info(ref: TableRef, client=None) -> TableInfo:
@@ -51,7 +53,15 @@ def table_info(ref: TableRef, client=None) -> TableInfo:
         raise NotFound(f"table {ref.id} does not exist", details={"table": ref.id}) from None
     return TableInfo(ref, tuple(table.schema), frozenset(f.name for f in table.schema),
                      frozenset(f.name for f in table.schema if f.field_type == "JSON"),
-                     table.created.isoformat() if table.created else None)
+                     table.created.isoformat() if table.created else None, partition_column(table))
+
+
+def partition_column(table) -> tuple[str, str] | None:
+    """(column, type) of a table partitioned on a column by time unit; None when it is not, or by
+    ingestion time (no column: _PARTITIONTIME)."""
+    field = table.time_partitioning.field if table.time_partitioning else None
+    types = {f.name: f.field_type for f in table.schema}
+    return (str(field), str(types[field])) if field in types else None
 
 
 def converters(fields, skip: frozenset[str] = frozenset()) -> dict[str, Converter]:

@@ -158,7 +158,7 @@ def _ready(config: ProcessorConfig, scope: Scope, target: WriteTarget, firestore
     # change: shared.retry.transact runs one process's transactions on one document one at a time.
     build = _snapshot_pool().submit(ensure_snapshot, firestore, scope.doc_ref, scope.record, everything,
                                     config.input_bucket, tables, config.lookup_table, target.plan.lookup_columns,
-                                    target.jobs, target.storage, scope.key)
+                                    target.jobs, target.storage, scope.key, target.plan.lookup_partition)
     return replace(target, write=WritePath(tables, created, schema, build, config.input_bucket, dead_created,
                                            dead_schema))
 

@@ -8,6 +8,16 @@ derived from the scope and the key indexes: a racing first call or a replay wait
 What was built is recorded once on the scope document (a transaction: the first record stays), with
 the run's processed_at lower bound (`since`) that every MERGE's ON clause uses.
 
+The snapshot reads only the lookup partitions the run can match when it can tell which: the lookup
+table is partitioned on a column (its metadata, read with its schema) and every key index found
+carries its shard's call dates (custom metadata submit writes from its plan, shared/layout.py, with
+no transcript lacking one). The CTAS then filters the partition column to [earliest call date - 1
+day, latest + 2 days) or NULL, bounds as query parameters (constants: BigQuery prunes on them); the
+slack covers time zones (call_date is a local date, started_at a UTC time). A lookup row outside the
+window is not in the snapshot: its output row is unmatched (docs/architecture.md). Otherwise (no
+partition column, a key index without dates) the whole lookup table is read, as before. The window
+goes into the CTAS's job id and onto the scope's record (`lookup_window`).
+
 Every file's MERGE joins the snapshot, so reruns and late chunks see the same enrichment. A file
 whose key index was not part of the snapshot (a hand-made directory without key indexes, or an
 output directory that joined the run later) joins the lookup table directly, restricted to its own
@@ -18,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Callable
 
 import orjson
@@ -30,10 +40,50 @@ from pass1_processor.staging import STAGING_FOLDER, RunTables, ensure_table, key
 from pass1_processor.statements import TOKEN, snapshot_sql
 from shared.identifiers import GcsPath, TableRef
 from shared.keys import BadKey, decode_key
-from shared.layout import input_for_output, key_index_of
+from shared.layout import dates_of_key_index, input_for_output, key_index_of
 from shared.retry import call_with_retry, transact
 
 RECORD_FIELD = "write_path"
+# Days read before the earliest and after the latest call date: a call of local day D starts between
+# D-1 10:00 and D+1 12:00 UTC (UTC+14 to UTC-12), inside [D-1, D+2).
+WINDOW_DAYS_BEFORE, WINDOW_DAYS_AFTER = 1, 2
+WINDOW_TYPES = frozenset({"TIMESTAMP", "DATE", "DATETIME"})  # partition column types a window applies to
+
+
+@dataclass(frozen=True)
+class LookupWindow:
+    """The days of the lookup's partition column the snapshot reads: [start, end)."""
+
+    column: str
+    column_type: str
+    start: date
+    end: date
+
+    def params(self) -> list:
+        from google.cloud import bigquery
+
+        def bound(day: date):
+            if self.column_type == "DATE":
+                return day
+            moment = datetime(day.year, day.month, day.day)
+            return moment.replace(tzinfo=timezone.utc) if self.column_type == "TIMESTAMP" else moment
+
+        return [bigquery.ScalarQueryParameter("window_from", self.column_type, bound(self.start)),
+                bigquery.ScalarQueryParameter("window_to", self.column_type, bound(self.end))]
+
+    def to_record(self) -> dict:
+        return {"column": self.column, "from": self.start.isoformat(), "to": self.end.isoformat()}
+
+
+def lookup_window(partition: tuple[str, str] | None, dates: list[tuple[str, str] | None]) -> LookupWindow | None:
+    """The snapshot's window from the lookup's partition column and each key index's call dates
+    (None for one without them); None (read everything) unless both are known."""
+    if partition is None or partition[1] not in WINDOW_TYPES or not dates or any(d is None for d in dates):
+        return None
+    first = min(date.fromisoformat(d[0]) for d in dates if d is not None)
+    last = max(date.fromisoformat(d[1]) for d in dates if d is not None)
+    return LookupWindow(partition[0], partition[1], first - timedelta(days=WINDOW_DAYS_BEFORE),
+                        last + timedelta(days=WINDOW_DAYS_AFTER))
 
 
 @dataclass(frozen=True)
@@ -63,9 +113,10 @@ def key_index_uri(file: PredictionFile, input_bucket: str) -> str | None:
 def ensure_snapshot(firestore, doc_ref, record: dict | None, files: Callable[[], list[PredictionFile]],
                     input_bucket: str,
                     tables: RunTables, lookup: TableRef, lookup_columns, jobs: Jobs, storage,
-                    scope_key: str) -> Snapshot:
+                    scope_key: str, lookup_partition: tuple[str, str] | None = None) -> Snapshot:
     """The scope's snapshot record, building the snapshot first when the scope has none (files():
-    the scope's prediction files, listed only then)."""
+    the scope's prediction files, listed only then; lookup_partition: the lookup's partition column
+    and its type, None when it has none)."""
     existing = (record or {}).get(RECORD_FIELD)
     if existing is None:
         snap = call_with_retry(doc_ref.get)
@@ -76,22 +127,28 @@ def ensure_snapshot(firestore, doc_ref, record: dict | None, files: Callable[[],
     # A day before the first call: clocks of instances may differ; partitions are days anyway.
     since = datetime(now.year, now.month, now.day, tzinfo=timezone.utc) - timedelta(days=1)
     indexes = sorted({uri for uri in (key_index_uri(f, input_bucket) for f in files()) if uri})
-    found = [uri for uri in indexes if _exists(storage, uri)]
-    table = None
+    metadata = {uri: _key_index_metadata(storage, uri) for uri in indexes}
+    found = [uri for uri in indexes if metadata[uri] is not None]
+    table = window = None
     if found:
         table = tables.snapshot
-        _build(found, tables, lookup, lookup_columns, jobs, storage, scope_key)
-    data = {"since": since, "snapshot": table.id if table else None, "key_indexes": found}
+        window = lookup_window(lookup_partition, [dates_of_key_index(metadata[uri]) for uri in found])
+        _build(found, tables, lookup, lookup_columns, jobs, storage, scope_key, window)
+    data = {"since": since, "snapshot": table.id if table else None, "key_indexes": found,
+            "lookup_window": window.to_record() if window else None}
     return Snapshot.from_record(_record_once(firestore, doc_ref, data))
 
 
-def _exists(storage, uri: str) -> bool:
+def _key_index_metadata(storage, uri: str) -> dict | None:
+    """A key index's custom metadata ({} when it has none), or None when it does not exist (one
+    request, as an existence check)."""
     path = GcsPath(*uri[5:].split("/", 1))
-    return bool(call_with_retry(storage.bucket(path.bucket).blob(path.name).exists, retry=None))
+    blob = call_with_retry(storage.bucket(path.bucket).get_blob, path.name, retry=None)
+    return None if blob is None else dict(blob.metadata or {})
 
 
 def _build(indexes: list[str], tables: RunTables, lookup: TableRef, lookup_columns, jobs: Jobs, storage,
-           scope_key: str) -> None:
+           scope_key: str, window: LookupWindow | None) -> None:
     bucket = GcsPath(*indexes[0][5:].split("/", 1)).bucket
     uris = []
     for uri in indexes:
@@ -101,8 +158,9 @@ def _build(indexes: list[str], tables: RunTables, lookup: TableRef, lookup_colum
     created = ensure_table(jobs.client, tables.keys, keys_schema())
     identity = (scope_key, *indexes, created)
     jobs.load_uris(uris, tables.keys, keys_schema(), job_id("p1keys", *identity))
-    jobs.query(snapshot_sql(lookup, tables.keys, tables.snapshot, lookup_columns), [],
-               job_id("p1snap", *identity, tuple(lookup_columns)))
+    snap_identity = (*identity, tuple(lookup_columns)) + ((tuple(window.to_record().items()),) if window else ())
+    jobs.query(snapshot_sql(lookup, tables.keys, tables.snapshot, lookup_columns, window.column if window else None),
+               window.params() if window else [], job_id("p1snap", *snap_identity))
 
 
 def _token_lines(storage, uri: str) -> list[bytes]:

@@ -1,6 +1,7 @@
 """The SQL of the write path, as pure functions of table names and column lists (unit-tested).
 
-- snapshot: the lookup rows of the run's tokens, once per run (CTAS). The lookup matching rules:
+- snapshot: the lookup rows of the run's tokens, once per run (CTAS), restricted to the run's window
+  of the lookup's partition column when it has one (snapshot.py). The lookup matching rules:
   rows are matched on token *and* interaction id (a token with several rows matches only the row of
   its interaction); several rows for one pair keep one, deterministically (the smallest JSON text of
   its enrichment columns, as the per-chunk lookup used to pick).
@@ -35,10 +36,17 @@ def _ident(name: str) -> str:
     return f"`{name}`"
 
 
-def snapshot_sql(lookup: TableRef, keys: TableRef, snapshot: TableRef, columns: Sequence[str]) -> str:
+def snapshot_sql(lookup: TableRef, keys: TableRef, snapshot: TableRef, columns: Sequence[str],
+                 window_column: str | None = None) -> str:
     """CREATE OR REPLACE the run's lookup snapshot: token, interaction id and the enrichment
-    columns, one row per pair, for the tokens in the run's keys table. Reads the lookup table once."""
-    body = _lookup_rows(lookup, columns, f"SELECT DISTINCT {_ident(TOKEN)} FROM {keys.sql}")
+    columns, one row per pair, for the tokens in the run's keys table. Reads the lookup table once;
+    with window_column (the lookup's partition column), only its rows in [@window_from, @window_to)
+    or without a value: constant bounds, so BigQuery prunes the other partitions."""
+    where = ""
+    if window_column is not None:
+        col = _ident(window_column)
+        where = f"({col} >= @window_from AND {col} < @window_to OR {col} IS NULL) AND "
+    body = _lookup_rows(lookup, columns, f"SELECT DISTINCT {_ident(TOKEN)} FROM {keys.sql}", where)
     return f"CREATE OR REPLACE TABLE {snapshot.sql} AS {body}"
 
 
@@ -49,11 +57,11 @@ def direct_lookup_sql(lookup: TableRef, staging: TableRef, columns: Sequence[str
                         f"SELECT DISTINCT {_ident(TOKEN)} FROM {staging.sql} WHERE source_uri IN UNNEST(@uris)")
 
 
-def _lookup_rows(lookup: TableRef, columns: Sequence[str], tokens_sql: str) -> str:
+def _lookup_rows(lookup: TableRef, columns: Sequence[str], tokens_sql: str, where: str = "") -> str:
     wanted = [c for c in sorted(set(columns)) if c not in (TOKEN, INTERACTION)]
     select = ", ".join(_ident(c) for c in (TOKEN, INTERACTION, *wanted))
     rank = f"TO_JSON_STRING(STRUCT({', '.join(_ident(c) for c in wanted)}))" if wanted else "1"
-    return (f"SELECT {select} FROM {lookup.sql} WHERE {_ident(TOKEN)} IN ({tokens_sql}) "
+    return (f"SELECT {select} FROM {lookup.sql} WHERE {where}{_ident(TOKEN)} IN ({tokens_sql}) "
             f"QUALIFY ROW_NUMBER() OVER (PARTITION BY {_ident(TOKEN)}, {_ident(INTERACTION)} ORDER BY {rank}) = 1")
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from batch_submit.request import TableSource
 from batch_submit.sources import BQ_PAGE_SIZE, COLUMNS
@@ -30,6 +30,7 @@ from shared.retry import api_retry, call_with_retry
 BUCKETS = 16384
 STATS_PAGE_SIZE = BUCKETS
 SCRATCH_SUFFIX = "_scratch"
+CALL_DATE = "call_date"  # the source's partition column (DATE); its range per shard goes onto the key index
 # Bytes a character may add to its request line: JSON escapes one byte for " \ and the newline, tab and
 # carriage return characters, and < (the closing-tag guard of prompts.py adds a space); other control
 # characters become \u00XX (5 more bytes).
@@ -39,20 +40,29 @@ _CONTROL = r"[^\x00-\x08\x0b\x0c\x0e-\x1f]"
 
 @dataclass(frozen=True)
 class ShardRange:
-    """One planned shard: buckets lo..hi (inclusive), rows and estimated bytes (upper bounds)."""
+    """One planned shard: buckets lo..hi (inclusive), rows and estimated bytes (upper bounds), and the
+    call dates of its rows: the earliest and latest (ISO dates, None when no row has one) and how many
+    rows have none. The dates go onto the shard's key index (shared/layout.py); a plan recorded
+    before they existed has date_nulls None (unknown)."""
 
     index: int
     lo: int
     hi: int
     rows: int
     bytes: int
+    date_min: str | None = None
+    date_max: str | None = None
+    date_nulls: int | None = None
 
     def to_dict(self) -> dict:
-        return {"index": self.index, "lo": self.lo, "hi": self.hi, "rows": self.rows, "bytes": self.bytes}
+        return {"index": self.index, "lo": self.lo, "hi": self.hi, "rows": self.rows, "bytes": self.bytes,
+                "date_min": self.date_min, "date_max": self.date_max, "date_nulls": self.date_nulls}
 
     @classmethod
     def from_dict(cls, value: dict) -> "ShardRange":
-        return cls(int(value["index"]), int(value["lo"]), int(value["hi"]), int(value["rows"]), int(value["bytes"]))
+        nulls = value.get("date_nulls")
+        return cls(int(value["index"]), int(value["lo"]), int(value["hi"]), int(value["rows"]), int(value["bytes"]),
+                   value.get("date_min"), value.get("date_max"), None if nulls is None else int(nulls))
 
 
 def scratch_dataset(dataset: str) -> str:
@@ -69,7 +79,8 @@ def plan_table(project: str, dataset: str, batch_type: str, run_id: str, attempt
 
 def plan_query(source: TableSource, destination: TableRef, line_overhead: int, max_chars: int) -> tuple[str, list]:
     """The CREATE TABLE ... AS SELECT of the plan, and its parameters. The source filter is on the
-    partition column (call_date), so a dated run scans only its days. A transcript over max_chars
+    partition column (call_date), so a dated run scans only its days; call_date is kept (bucket_sums
+    reads each bucket's dates from it). A transcript over max_chars
     (skipped later) counts 0 bytes; every row counts as a request (an upper bound: skipped rows only
     make a shard smaller than planned)."""
     from google.cloud import bigquery
@@ -91,7 +102,7 @@ def plan_query(source: TableSource, destination: TableRef, line_overhead: int, m
                 f"BYTE_LENGTH({text}) + LENGTH(REGEXP_REPLACE({text}, r'{_ESCAPED}', '')) "
                 f"+ 4 * LENGTH(REGEXP_REPLACE({text}, r'{_CONTROL}', '')))")
     sql = (f"CREATE OR REPLACE TABLE {destination.sql} CLUSTER BY bucket AS "
-           f"SELECT {', '.join(COLUMNS)}, MOD(ABS(FARM_FINGERPRINT({key})), @buckets) AS bucket, "
+           f"SELECT {', '.join(COLUMNS)}, {CALL_DATE}, MOD(ABS(FARM_FINGERPRINT({key})), @buckets) AS bucket, "
            f"{estimate} AS line_bytes FROM {source.table.sql}")
     if where:
         sql += " WHERE " + " AND ".join(where)
@@ -131,32 +142,59 @@ def wait_plan(job, timeout: float) -> bool:
     return True
 
 
-def bucket_sums(client, destination: TableRef) -> list[tuple[int, int, int]]:
-    """(bucket, rows, bytes) of every non-empty bucket, in bucket order."""
-    sql = (f"SELECT bucket, COUNT(*) AS n, SUM(line_bytes) AS b FROM {destination.sql} "
+class BucketSum(NamedTuple):
+    """One non-empty bucket of a plan: rows, bytes and its call dates (ISO; None: no row has one)."""
+
+    bucket: int
+    rows: int
+    bytes: int
+    date_min: str | None = None
+    date_max: str | None = None
+    date_nulls: int = 0
+
+
+def bucket_sums(client, destination: TableRef) -> list[BucketSum]:
+    """Every non-empty bucket, in bucket order (with its call dates: the same query, no extra job)."""
+    sql = (f"SELECT bucket, COUNT(*) AS n, SUM(line_bytes) AS b, MIN({CALL_DATE}) AS dmin, "
+           f"MAX({CALL_DATE}) AS dmax, COUNTIF({CALL_DATE} IS NULL) AS dnull FROM {destination.sql} "
            "GROUP BY bucket ORDER BY bucket")
     job = call_with_retry(client.query, sql, retry=None, job_retry=None)
-    return [(int(row["bucket"]), int(row["n"]), int(row["b"] or 0))
+    return [BucketSum(int(row["bucket"]), int(row["n"]), int(row["b"] or 0), _iso_date(row["dmin"]),
+                      _iso_date(row["dmax"]), int(row["dnull"] or 0))
             for row in call_with_retry(job.result, page_size=STATS_PAGE_SIZE, retry=api_retry())]
 
 
-def pack(sums: list[tuple[int, int, int]], max_requests: int, max_bytes: int) -> list[ShardRange]:
+def _iso_date(value) -> str | None:
+    return None if value is None else value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def pack(sums: list[BucketSum], max_requests: int, max_bytes: int) -> list[ShardRange]:
     """Contiguous buckets into shards, greedily: a shard closes before a bucket would take it past
     either limit. A bucket larger than a whole shard cannot be split: InternalError (only a limit far
-    below Vertex's own could do that; the caller names it)."""
+    below Vertex's own could do that; the caller names it). A shard's dates span its buckets'."""
     shards: list[ShardRange] = []
     lo = rows = size = 0
     last = -1
-    for bucket, n, b in sums:
+    group: list[BucketSum] = []
+
+    def close(hi: int) -> None:
+        known = [d for s in group for d in (s.date_min, s.date_max) if d is not None]
+        shards.append(ShardRange(len(shards), lo, hi, rows, size, min(known) if known else None,
+                                 max(known) if known else None, sum(s.date_nulls for s in group)))
+
+    for item in sums:
+        item = BucketSum(*item)
+        bucket, n, b = item.bucket, item.rows, item.bytes
         if n > max_requests or b > max_bytes:
             raise InternalError("one hash bucket of the plan exceeds a job's limits",
                                 details={"reason": "bucket_too_large", "rows": n, "bytes": b})
         if rows and (rows + n > max_requests or size + b > max_bytes):
-            shards.append(ShardRange(len(shards), lo, last, rows, size))
-            lo, rows, size = last + 1, 0, 0
+            close(last)
+            lo, rows, size, group = last + 1, 0, 0, []
         rows, size, last = rows + n, size + b, bucket
+        group.append(item)
     if rows:
-        shards.append(ShardRange(len(shards), lo, BUCKETS - 1, rows, size))
+        close(BUCKETS - 1)
     return shards
 
 

@@ -4,7 +4,9 @@ The first call of an attempt builds the plan in BigQuery (batch_submit.plan) and
 run document (`submission`). Every call then continues at the first unfinished shard: it writes the
 shard's input and key index (rows read back from the plan table), records the shard written, creates
 (or reattaches to) the shard's job and records it; each record is one Firestore transaction that
-checks we still hold the lease. Before starting another shard it asks its time budget: when the
+checks we still hold the lease. The plan's bucket sums also give each shard the call dates of its
+rows; its key index carries them as custom metadata (shared/layout.py), for the processor's lookup
+snapshot. Before starting another shard it asks its time budget: when the
 next shard would end past it, the call answers "partial" with resume: true and gives the lease back,
 and the next call (or one that takes over a crashed call's expired lease) goes on from there. The
 last shard's call moves the run to SUBMITTED with every job.
@@ -31,7 +33,7 @@ from shared.faults import crash_point
 from shared.identifiers import GcsPath, TableRef
 from shared.jobstate import JobState
 from shared.keys import encode_key
-from shared.layout import attempt_prefix, row_id
+from shared.layout import attempt_prefix, key_index_dates, row_id
 from shared.lease import holds
 
 
@@ -179,7 +181,7 @@ def _resume_or_plan(deps, req, owner, attempt, prompt, record, params, client, b
     if not planner.wait_plan(job, budget.remaining()):
         return progress
     sums = planner.bucket_sums(client, table)
-    rows = sum(n for _, n, _ in sums)
+    rows = sum(s.rows for s in sums)
     if rows > req.max_requests_per_run:
         planner.drop_plan(client, table)
         raise ValidationError(f"the source holds {rows} records, more than max_requests_per_run "
@@ -217,8 +219,9 @@ def _write_shard(deps, req, attempt, prompt, client, table, bucket, prefix, plan
     """Write one planned shard; its entry of `submission.written` (with its skip counts)."""
     shard_range = planner.ShardRange.from_dict(planned)
     stats = PrepareStats()
+    dates = key_index_dates(shard_range.date_min, shard_range.date_max, shard_range.date_nulls)
     writer = PlannedShardWriter(bucket, prefix, attempt, shard_range.index, req.max_requests_per_job,
-                                req.max_bytes_per_job)
+                                req.max_bytes_per_job, dates)
     try:
         for entry in request_entries(planner.shard_records(client, table, shard_range), prompt,
                                      req.max_transcript_chars, stats):

@@ -132,10 +132,13 @@ class PlannedShardWriter:
     """Writes the requests of one planned shard (batch_submit.plan) as input-{index}.jsonl and its key
     index. The plan sized the shard from upper bounds, so it fits; a line that alone exceeds
     max_bytes is refused (False), as in ShardWriter. The objects are opened at the first request: a
-    shard whose rows were all skipped leaves no object (and gets no job)."""
+    shard whose rows were all skipped leaves no object (and gets no job). key_metadata (the shard's
+    call dates, shared/layout.key_index_dates) is the key index's custom metadata."""
 
-    def __init__(self, bucket: Any, prefix: GcsPath, attempt: int, index: int, max_requests: int, max_bytes: int):
+    def __init__(self, bucket: Any, prefix: GcsPath, attempt: int, index: int, max_requests: int, max_bytes: int,
+                 key_metadata: dict[str, str] | None = None):
         self._bucket = bucket
+        self._key_metadata = key_metadata or {}  # the key index's custom metadata (its call dates)
         self._path = input_object(prefix, index)
         self._attempt = attempt
         self._max_requests = max_requests
@@ -159,8 +162,10 @@ class PlannedShardWriter:
         if self._stream is None:
             self._stream = self._bucket.blob(self._path.name).open("wb", chunk_size=UPLOAD_CHUNK_BYTES,
                                                                    content_type="application/jsonl")
-            self._keys = self._bucket.blob(key_index_of(self._path).name).open(
-                "wb", chunk_size=KEY_INDEX_CHUNK_BYTES, content_type="application/jsonl")
+            keys = self._bucket.blob(key_index_of(self._path).name)
+            if self._key_metadata:
+                keys.metadata = dict(self._key_metadata)  # sent with the upload: the object never lacks it
+            self._keys = keys.open("wb", chunk_size=KEY_INDEX_CHUNK_BYTES, content_type="application/jsonl")
         self._stream.write(line)
         self._keys.write(key_index_line(entry, rid))
         shard.requests += 1
