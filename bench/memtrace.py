@@ -13,7 +13,7 @@ is missing, by re-executing. Figures (to --out, JSON, and printed):
   most at the snapshot taken nearest the traced peak (one snapshot at most every 2 s, when the
   traced size is a new high), and those still held after the run (what the run retains).
 - with --spans: this process's RSS before and after each of the processor's steps (service._ready,
-  snapshot._token_lines, staging.put_object, filework._fill, chunk.process_chunk, filemerge.merge_files,
+  snapshot.ensure_snapshot, staging.put_object, filework._fill, chunk.process_chunk, filemerge.merge_files,
   the BigQuery jobs), in order, to tell which step raised it.
 Nothing is asserted.
 """
@@ -140,11 +140,10 @@ class Spans:
         setattr(module, name, spanned)
 
     def __enter__(self):
-        from pass1_processor import bqjobs, chunk, filework, service, snapshot
+        from pass1_processor import bqjobs, chunk, filework, service
 
         self.wrap(service, "_ready", "service._ready")
-        self.wrap(snapshot, "_token_lines", "snapshot._token_lines")
-        self.wrap(snapshot, "put_object", "snapshot.put_object")
+        self.wrap(service, "ensure_snapshot", "snapshot.ensure_snapshot")
         self.wrap(chunk, "put_object", "chunk.put_object")
         self.wrap(filework, "_fill", "filework._fill")
         self.wrap(filework, "process_chunk", "chunk.process_chunk")

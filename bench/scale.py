@@ -86,16 +86,22 @@ def write_files(lines: int, files: int, directory: Path, seed: int) -> tuple[lis
 
 
 def key_index(data: bytes, shard: int) -> bytes:
-    """The key index submit writes for a shard: {"row_id", "key"} per request line."""
+    """The key index submit writes for a shard (shared/layout.py): {"row_id", "key",
+    "phone_number_token", "interaction_id"} per request line."""
     import orjson
 
+    from shared.keys import decode_key
     from shared.layout import row_id
 
     out = []
     for number, line in enumerate(data.splitlines(), start=1):
         match = KEY_RE.search(line)
         if match:
-            out.append(orjson.dumps({"row_id": row_id(1, shard, number), "key": match.group(1).decode()}))
+            key = match.group(1).decode()
+            decoded = decode_key(key)
+            out.append(orjson.dumps({"row_id": row_id(1, shard, number), "key": key,
+                                     "phone_number_token": decoded.phone_token,
+                                     "interaction_id": decoded.interaction_id}))
     return b"\n".join(out) + b"\n"
 
 

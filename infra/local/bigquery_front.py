@@ -126,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--project", required=True)
     parser.add_argument("--data-dir", type=pathlib.Path, required=True)
     parser.add_argument("--storage-url", help="the Storage emulator load jobs read gs:// sources from")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="DuckDB threads of the emulator (stack.py: BIGQUERY_EMULATOR_THREADS, default 1)")
     args = parser.parse_args(argv)
 
     import uvicorn
@@ -140,6 +142,13 @@ def main(argv: list[str] | None = None) -> int:
         from infra.local import bigquery_gcs
 
         bigquery_gcs.install(args.storage_url)
+    # One DuckDB thread by default: the emulator shares the machine's cores with the functions and the
+    # other emulators. With DuckDB's default (a thread per core) on 2 cores, the 100k-line scale run's
+    # BigQuery work took 11-13 CPU seconds instead of 6-8, and the call 14-15 s instead of 10-12
+    # (bench/scale.py's stack_cpu), its parallel threads contending with the function they serve.
+    from local_bigquery.engine import database
+
+    database.connection().execute(f"SET threads = {max(1, args.threads)}")
     grpc_server, _ = server.start(args.host, args.grpc_port)
     try:
         uvicorn.run(LocationFront(app, args.location), host=args.host, port=args.port)

@@ -5,7 +5,8 @@ extension, which the stack does not have (no network). This hook, installed by b
 the emulator's process, downloads the objects a load job names (a trailing `*` wildcard lists the
 prefix, as BigQuery does) from the Storage emulator into a temporary folder for the length of the
 job, so that the processor's stage-then-load path (pass1_processor/staging.py) runs locally exactly
-as deployed. Standard library only (the emulator's Python 3.13 environment).
+as deployed. Each downloaded source is also checked against what BigQuery refuses in a load's data
+(bigquery_load_rules.py). Standard library only (the emulator's Python 3.13 environment).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from pathlib import Path
 
 from local_bigquery.errors import BigQueryError
 
+from infra.local import bigquery_load_rules as rules
+
 _local = threading.local()
 
 
@@ -34,10 +37,15 @@ def install(storage_url: str) -> None:
     def paths(cur, uri: str) -> list[str]:
         if not uri.startswith("gs://"):
             return [uri]
-        return _download(storage_url.rstrip("/"), uri, _local.folder)
+        found = _download(storage_url.rstrip("/"), uri, _local.folder)
+        for path in found:
+            name = rules.unknown_field(_local.config, rules.first_line(path))
+            if name is not None:
+                raise BigQueryError("invalid", rules.no_such_field_message(uri, name))
+        return found
 
     def run(cur, config, upload):
-        _local.folder = Path(tempfile.mkdtemp(prefix="bq-load-"))
+        _local.folder, _local.config = Path(tempfile.mkdtemp(prefix="bq-load-")), config
         try:
             return original(cur, config, upload)
         finally:

@@ -70,13 +70,17 @@ class Jobs:
         self.counter.add("query", job)
         return list(rows)
 
-    def load_uris(self, uris: Sequence[str], table, schema, base_id: str) -> object:
-        """Append NDJSON objects to a table (CREATE_NEVER: the table is made beforehand)."""
+    def load_uris(self, uris: Sequence[str], table, schema, base_id: str,
+                  ignore_unknown_values: bool = False) -> object:
+        """Append NDJSON objects to a table (CREATE_NEVER: the table is made beforehand).
+        ignore_unknown_values: load only the schema's fields of objects that hold more (BigQuery
+        fails the job on a field the schema lacks otherwise)."""
         from google.cloud import bigquery
 
         config = bigquery.LoadJobConfig(source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
                                         schema=list(schema), write_disposition="WRITE_APPEND",
-                                        create_disposition="CREATE_NEVER")
+                                        create_disposition="CREATE_NEVER",
+                                        ignore_unknown_values=ignore_unknown_values)
         return self._run("load", base_id, lambda current: self.client.load_table_from_uri(
             list(uris), table.id, job_id=current, job_config=config, retry=None))
 

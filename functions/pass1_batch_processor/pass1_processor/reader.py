@@ -8,7 +8,7 @@ Storage emulator honours `Range: bytes=a-b`, as Cloud Storage does.
 from __future__ import annotations
 
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator, NamedTuple
 
 from shared.retry import call_with_retry

@@ -12,8 +12,8 @@ units both wrote counts once, as a duplicate).
 from __future__ import annotations
 
 import functools
-from concurrent.futures import wait
 import uuid
+from concurrent.futures import wait
 from dataclasses import dataclass, replace
 
 from pass1_processor.bqjobs import Jobs
@@ -220,7 +220,7 @@ def _work(config, scope, files, store, target, ctx, log) -> tuple[Outcome, Memor
             note_started(config, file.uri, log)
             results[file.uri] = worker.work(file)
         results.update(lane.finish())  # every staged file merged and done (or BUSY: lease lost)
-        target.write.snapshot  # built, or its error raised, even when this call merged nothing
+        target.write.snapshot_build.result()  # built, or its error raised, even if this call merged nothing
     except BaseException:
         for staged in lane.abandon():
             worker.release_quietly(staged.file)

@@ -1,10 +1,11 @@
 """The lookup, read once per run: a run-scoped snapshot of the lookup rows of the run's tokens.
 
 On the run's first processor call, the key indexes submit wrote beside the input shards of the
-run's prediction files (shared/layout.py) are read, their tokens written as NDJSON objects, loaded
-into the run's keys table (one load job), and the snapshot built by one CTAS joining the lookup
-table to those tokens (statements.snapshot_sql: the lookup matching rules). Both jobs have ids
-derived from the scope and the key indexes: a racing first call or a replay waits on the same jobs.
+run's prediction files (shared/layout.py; each line carries its row's phone_number_token) are loaded
+as they are into the run's keys table (one load job that keeps that field alone: the function reads
+none of them), and the snapshot is built by one CTAS joining the lookup table to those tokens
+(statements.snapshot_sql: the lookup matching rules). Both jobs have ids derived from the scope and
+the key indexes: a racing first call or a replay waits on the same jobs.
 What was built is recorded once on the scope document (a transaction: the first record stays), with
 the run's processed_at lower bound (`since`) that every MERGE's ON clause uses.
 
@@ -26,20 +27,15 @@ staged tokens: one lookup scan for that file, said in docs/architecture.md.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Callable
 
-import orjson
-
 from pass1_processor.bqjobs import Jobs, job_id
 from pass1_processor.discovery import PredictionFile
-from pass1_processor.reader import blob_fetcher, iter_lines
-from pass1_processor.staging import STAGING_FOLDER, RunTables, ensure_table, keys_schema, put_object, scope_digest
-from pass1_processor.statements import TOKEN, snapshot_sql
+from pass1_processor.staging import RunTables, ensure_table, keys_schema
+from pass1_processor.statements import snapshot_sql
 from shared.identifiers import GcsPath, TableRef
-from shared.keys import BadKey, decode_key
 from shared.layout import dates_of_key_index, input_for_output, key_index_of
 from shared.retry import call_with_retry, transact
 
@@ -133,7 +129,7 @@ def ensure_snapshot(firestore, doc_ref, record: dict | None, files: Callable[[],
     if found:
         table = tables.snapshot
         window = lookup_window(lookup_partition, [dates_of_key_index(metadata[uri]) for uri in found])
-        _build(found, tables, lookup, lookup_columns, jobs, storage, scope_key, window)
+        _build(found, tables, lookup, lookup_columns, jobs, scope_key, window)
     data = {"since": since, "snapshot": table.id if table else None, "key_indexes": found,
             "lookup_window": window.to_record() if window else None}
     return Snapshot.from_record(_record_once(firestore, doc_ref, data))
@@ -147,41 +143,16 @@ def _key_index_metadata(storage, uri: str) -> dict | None:
     return None if blob is None else dict(blob.metadata or {})
 
 
-def _build(indexes: list[str], tables: RunTables, lookup: TableRef, lookup_columns, jobs: Jobs, storage,
+def _build(indexes: list[str], tables: RunTables, lookup: TableRef, lookup_columns, jobs: Jobs,
            scope_key: str, window: LookupWindow | None) -> None:
-    bucket = GcsPath(*indexes[0][5:].split("/", 1)).bucket
-    uris = []
-    for uri in indexes:
-        name = f"{STAGING_FOLDER}/{scope_digest(scope_key)}/keys/{hashlib.sha256(uri.encode()).hexdigest()[:24]}.ndjson"
-        put_object(storage, bucket, name, _token_lines(storage, uri))
-        uris.append(f"gs://{bucket}/{name}")
+    # The key indexes themselves are the keys table's source: each line carries its row's token
+    # (shared/layout.py), and the load keeps that field alone. Nothing is read here.
     created = ensure_table(jobs.client, tables.keys, keys_schema())
     identity = (scope_key, *indexes, created)
-    jobs.load_uris(uris, tables.keys, keys_schema(), job_id("p1keys", *identity))
+    jobs.load_uris(indexes, tables.keys, keys_schema(), job_id("p1keys", *identity), ignore_unknown_values=True)
     snap_identity = (*identity, tuple(lookup_columns)) + ((tuple(window.to_record().items()),) if window else ())
     jobs.query(snapshot_sql(lookup, tables.keys, tables.snapshot, lookup_columns, window.column if window else None),
                window.params() if window else [], job_id("p1snap", *snap_identity))
-
-
-def _token_lines(storage, uri: str) -> list[bytes]:
-    """The distinct tokens of one key index, one NDJSON line each (keys that do not decode are
-    skipped: their lines dead-letter when they come back)."""
-    path = GcsPath(*uri[5:].split("/", 1))
-    blob = storage.bucket(path.bucket).blob(path.name)
-    call_with_retry(blob.reload, retry=None)
-    tokens = set()
-    for _, data, _, too_long in iter_lines(blob_fetcher(blob, blob.generation), int(blob.size or 0), 0, 1):
-        if too_long or not data.strip():
-            continue
-        try:
-            tokens.add(decode_key(orjson.loads(data)["key"]).phone_token)
-        except (orjson.JSONDecodeError, KeyError, TypeError, BadKey):
-            continue
-    # Built from orjson.dumps(token), not orjson.dumps({TOKEN: token}) kept as is: each small bytes
-    # orjson returns may keep its whole output buffer (~3.7 KiB for a 40-byte line), which made
-    # this list ~150 MiB for one 40,000-token key index (bench/scale.py, 1 GB run).
-    head = b'{"' + TOKEN.encode() + b'":'
-    return [head + orjson.dumps(t) + b"}" for t in sorted(tokens)]
 
 
 def _record_once(firestore_client, doc_ref, data: dict) -> dict:
