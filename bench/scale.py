@@ -126,6 +126,29 @@ def upload_run(layout, run_id: str, parts: list[Path]) -> list[str]:
     return dirs
 
 
+def delete_run_objects(layout, run_id: str) -> None:
+    """The run's objects, so that runs do not pile up in the in-memory Storage emulator (~300 MB a
+    run, which slowed the runs after it): its prediction files and key indexes, the warm-up's
+    directory, and what the processor staged for their files."""
+    from bench.cpu import import_processor
+    from infra.local import provision
+
+    import_processor()
+    from pass1_processor.checkpoint import file_doc_id
+    from pass1_processor.staging import STAGING_FOLDER
+
+    client = provision.storage_client(layout)
+    output = client.bucket(layout.output_bucket)
+    files = [b.name for prefix in (f"runs/pass1/{run_id}/", f"bench/{run_id}/")
+             for b in client.list_blobs(output, prefix=prefix)]
+    ids = {file_doc_id(f"gs://{layout.output_bucket}/{name}") for name in files}
+    staged = [b for b in client.list_blobs(output, prefix=f"{STAGING_FOLDER}/")
+              if b.name.split("/")[2].split("-")[0] in ids]
+    for blob in [*(output.blob(n) for n in files), *staged,
+                 *client.list_blobs(layout.input_bucket, prefix=f"runs/pass1/{run_id}/")]:
+        blob.delete()
+
+
 def upload_warmup(layout, run_id: str, part: Path, lines: int) -> str:
     """The first `lines` lines of a part as an ad hoc output directory of their own; its gs:// uri."""
     from infra.local import provision
@@ -202,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         landed = tables.count("out", f"WHERE run_id = '{run_id}'")
     finally:
         tables.drop()
-        e2e._delete_objects(session.layout, f"bench/{run_id}/")
+        delete_run_objects(session.layout, run_id)
         session.close()
     total_jobs = sum(kinds.values())
     e2e_rate = stats.lines / http["seconds"]
