@@ -1,6 +1,6 @@
 """Stage 3, the processor's CPU stage: its real code from a byte stream to staged NDJSON objects.
 
-The path is the one FileWorker._chunk takes (pass1_processor/filework.py), chunk after chunk:
+The path is the one FileWorker._extract and _write take (pass1_processor/filework.py), chunk after chunk:
 reader.iter_lines over ranged reads -> filework._fill (extract.extract_line per line: orjson, repair
 when needed, key decode) -> chunk.process_chunk (staged rows, dead letters, retry requests). The
 clients are passed in (WriteTarget.storage): ranged reads come from a local file (os.pread), and the
