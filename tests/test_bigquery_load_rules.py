@@ -12,9 +12,10 @@ import pytest
 from infra.local import bigquery_load_rules as rules
 
 
-def _config(fmt="NEWLINE_DELIMITED_JSON", ignore=None, fields=("phone_number_token",)):
+def _config(fmt="NEWLINE_DELIMITED_JSON", ignore=None, fields=("phone_number_token",), bad=None, updates=None):
     schema = SimpleNamespace(fields=[SimpleNamespace(name=n) for n in fields]) if fields else None
-    return SimpleNamespace(sourceFormat=fmt, ignoreUnknownValues=ignore, schema_=schema)
+    return SimpleNamespace(sourceFormat=fmt, ignoreUnknownValues=ignore, schema_=schema, maxBadRecords=bad,
+                           schemaUpdateOptions=updates)
 
 
 def test_a_field_the_schema_lacks_is_named_unless_unknown_values_are_ignored():
@@ -30,6 +31,13 @@ def test_other_formats_no_schema_and_lines_that_are_no_object_are_not_checked():
     assert rules.unknown_field(_config(fields=()), line) is None
     assert rules.unknown_field(_config(), b"[1, 2]") is None
     assert rules.unknown_field(_config(), b"not json") is None
+
+
+def test_loads_that_accept_bad_rows_or_add_fields_are_not_refused():
+    line = b'{"row_id": "r", "phone_number_token": "t"}'
+    assert rules.unknown_field(_config(bad=1), line) is None  # BigQuery skips the row
+    assert rules.unknown_field(_config(updates=["ALLOW_FIELD_ADDITION"]), line) is None  # BigQuery adds it
+    assert rules.unknown_field(_config(updates=["ALLOW_FIELD_RELAXATION"]), line) == "row_id"
 
 
 @pytest.mark.stack

@@ -19,10 +19,14 @@ FIRST_LINE_BYTES = 1024 * 1024  # a first line longer than this is not checked
 def unknown_field(config, first_line: bytes) -> str | None:
     """The first top-level field of a NEWLINE_DELIMITED_JSON line that the load's schema lacks
     (compared case-insensitively, as BigQuery names columns), when the load does not ignore unknown
-    values; None otherwise (another format, no schema given, a line that is not a JSON object)."""
+    values; None otherwise (another format, no schema given, a line that is not a JSON object, a
+    load that accepts bad rows (maxBadRecords: BigQuery skips the row) or adds fields to the table
+    (schemaUpdateOptions ALLOW_FIELD_ADDITION))."""
     if (getattr(config, "sourceFormat", None) or "CSV") != "NEWLINE_DELIMITED_JSON":
         return None
-    if getattr(config, "ignoreUnknownValues", None):
+    if getattr(config, "ignoreUnknownValues", None) or getattr(config, "maxBadRecords", None):
+        return None
+    if "ALLOW_FIELD_ADDITION" in (getattr(config, "schemaUpdateOptions", None) or []):
         return None
     schema = getattr(config, "schema_", None)
     fields = (schema and schema.fields) or []

@@ -83,6 +83,28 @@ def test_a_call_of_few_lines_makes_one_batch_at_finish():
     assert batches == [3]
 
 
+def test_a_file_that_waited_max_wait_goes_to_a_batch_on_the_next_poke():
+    clock, batches, merged = [0.0], [], threading.Event()
+
+    def merge(batch):
+        batches.append([s.file.uri[-1] for s in batch])
+        merged.set()
+        return {}
+
+    lane = MergeLane(merge, max_wait_seconds=40, clock=lambda: clock[0])  # 50,000 lines never wait here
+    lane.add(_staged("a"))
+    clock[0] = 39.0
+    lane.poke()  # a long file is being staged meanwhile
+    assert batches == []
+    clock[0] = 40.0
+    lane.poke()
+    assert merged.wait(WAIT_SECONDS)
+    lane.add(_staged("b"))  # waits anew
+    lane.finish()
+    lane.close()
+    assert batches == [["a"], ["b"]]
+
+
 def test_a_batch_holds_at_most_max_files():
     merge = Recorder()
     lane = MergeLane(merge, max_files=2, min_lines=1)

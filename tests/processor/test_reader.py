@@ -96,3 +96,21 @@ def test_lines_through_read_ahead_are_the_same():
     lines = list(iter_lines(read_ahead(fetcher(DATA, []), len(DATA)), len(DATA), 0, 1, window=3))
     assert [(l.number, l.data, l.end) for l in lines] == [(1, b'{"a":1}', 8), (2, b"", 9), (3, b'{"b":2}', 18),
                                                          (4, b'{"c":3}', len(DATA))]
+
+
+def test_close_waits_for_the_read_ahead():
+    from pass1_processor.reader import read_ahead
+
+    release, finished = threading.Event(), []
+
+    def fetch(start, end):
+        if start > 0:
+            assert release.wait(10)
+            finished.append((start, end))
+        return b"x" * (end - start)
+
+    ahead = read_ahead(fetch, 30)
+    ahead(0, 10)  # (10, 20) is read ahead and blocks until released
+    threading.Timer(0.2, release.set).start()
+    ahead.close()
+    assert finished == [(10, 20)]  # close returned only once the read ahead had ended

@@ -37,21 +37,31 @@ DONE, STOPPED, BUSY, STAGED = "done", "stopped", "busy", "staged"
 @dataclass
 class Budget:
     """The call's time budget. At least one chunk runs per call (so that every call progresses);
-    another starts only when the last chunk's duration still fits."""
+    another starts only when a chunk's duration still fits: the last committed chunk's, or, while
+    the call's first chunk is still being written, the time since that chunk started."""
 
     seconds: float
     elapsed: Callable[[], float]
-    chunks: int = 0
+    chunks: int = 0                  # chunks committed
     last_chunk_seconds: float = 0.0
+    started: int = 0                 # chunks whose extraction began (the writer may hold the last one)
+    first_started_at: float = 0.0    # elapsed() when the call's first chunk began
 
     def may_start_chunk(self) -> bool:
-        return self.chunks == 0 or self.elapsed() + self.last_chunk_seconds <= self.seconds
+        if self.started == 0:
+            return True
+        now = self.elapsed()
+        estimate = self.last_chunk_seconds if self.chunks else now - self.first_started_at
+        return now + estimate <= self.seconds
 
     def chunk_started(self) -> None:
-        self.chunks += 1  # counted when its extraction starts: the writer may still hold the one before
+        if self.started == 0:
+            self.first_started_at = self.elapsed()
+        self.started += 1
 
     def chunk_done(self, seconds: float) -> None:
         self.last_chunk_seconds = seconds
+        self.chunks += 1
 
 
 @dataclass
@@ -95,8 +105,14 @@ class FileWorker:
             raise Conflict("the prediction file changed after processing began",
                            details={"file": file.uri, "generation": file.generation})
         blob = self.storage.bucket(file.path.bucket).blob(file.path.name)
-        lines = iter_lines(read_ahead(blob_fetcher(blob, file.generation), file.size), file.size, checkpoint.offset,
-                           checkpoint.next_line)
+        fetch = read_ahead(blob_fetcher(blob, file.generation), file.size)
+        try:
+            return self._stage(file, checkpoint, iter_lines(fetch, file.size, checkpoint.offset, checkpoint.next_line))
+        finally:
+            fetch.close()  # a window still being read ahead (the budget stopped the file, or an error)
+
+    def _stage(self, file: PredictionFile, checkpoint: Checkpoint, lines: Iterator[Line]) -> str:
+        """The file's chunks from its checkpoint (a pending range first), then the merge lane."""
         offset, next_line, staged = checkpoint.offset, checkpoint.next_line, checkpoint.counts
         keys = KeyIndex(file.path, self.storage, self.input_bucket)  # read only if a line has no key
         if checkpoint.pending:  # a replay, exactly the pending range, before anything else
@@ -118,6 +134,8 @@ class FileWorker:
                 writing = _writer().submit(self._write, chunk, None)
                 offset, next_line = chunk.end, chunk.last_line + 1
                 first = False
+                if self.lane is not None:
+                    self.lane.poke()  # files staged before this one must not outwait their leases
             staged, writing = _written(writing, staged), None
         finally:
             if writing is not None:  # failing here: the chunk being written ends (or fails) first

@@ -15,6 +15,7 @@ A task's error is kept and raised by `raise_failure` (the call thread checks bet
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable
 
@@ -33,10 +34,16 @@ class MergeLane:
     files done ({uri: result})."""
 
     def __init__(self, merge: Callable[[list[StagedFile]], dict[str, str]], max_files: int = MAX_BATCH_FILES,
-                 min_lines: int = MIN_BATCH_LINES):
+                 min_lines: int = MIN_BATCH_LINES, max_wait_seconds: float | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self._merge = merge
         self._max_files = max_files
         self._min_lines = min_lines
+        # A waiting file's lease is not renewed: a batch also starts once the oldest waiting file
+        # has waited this long (the call may be staging a long file meanwhile, see poke()).
+        self._max_wait = max_wait_seconds
+        self._clock = clock
+        self._added: list[float] = []  # when each waiting file was added
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="merge-lane")
         self._lock = threading.Lock()
         self._waiting: list[StagedFile] = []
@@ -52,10 +59,25 @@ class MergeLane:
         """A file staged to its end: merged by the next batch that starts."""
         with self._lock:
             self._waiting.append(staged)
-            if self._queued or sum(s.counts.processed for s in self._waiting) < self._min_lines:
+            self._added.append(self._clock())
+            if self._queued or not self._due():
                 return
             self._queued = True
         self._submit(self._next_batch)
+
+    def poke(self) -> None:
+        """Start a batch if the waiting files are due (called between the chunks of a long file)."""
+        with self._lock:
+            if self._queued or not self._waiting or not self._due():
+                return
+            self._queued = True
+        self._submit(self._next_batch)
+
+    def _due(self) -> bool:
+        """(Under the lock.) Enough lines wait, or the oldest waiting file has waited long enough."""
+        if sum(s.counts.processed for s in self._waiting) >= self._min_lines:
+            return True
+        return self._max_wait is not None and self._clock() - self._added[0] >= self._max_wait
 
     def flush(self) -> None:
         """Start a batch of the files waiting, however few (the call has staged all it will)."""
@@ -90,7 +112,7 @@ class MergeLane:
             future.exception()
         self._pool.shutdown(wait=True)
         with self._lock:
-            waiting, self._waiting = self._waiting, []
+            waiting, self._waiting, self._added = self._waiting, [], []
         return waiting
 
     def close(self) -> None:
@@ -109,6 +131,7 @@ class MergeLane:
     def _next_batch(self) -> None:
         with self._lock:
             batch, self._waiting = self._waiting[:self._max_files], self._waiting[self._max_files:]
+            self._added = self._added[len(batch):]
             self._queued = bool(self._waiting)
             requeue = self._queued
         if requeue:

@@ -8,7 +8,7 @@ Storage emulator honours `Range: bytes=a-b`, as Cloud Storage does.
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Callable, Iterator, NamedTuple
 
 from shared.retry import call_with_retry
@@ -46,29 +46,44 @@ def blob_fetcher(blob, generation: int | None) -> Fetch:
     return fetch
 
 
-def read_ahead(fetch: Fetch, size: int) -> Fetch:
+class ReadAhead:
     """`fetch`, with the next window requested while the caller works on this one.
 
     Each read (start, end) also starts the read of (end, end + (end - start)) on a background
     thread, so the next window is on its way (or here) when iter_lines asks for it: the network wait
     overlaps the extraction of the window before. One window ahead at most (one more window in
-    memory). A read for another range than the one ahead is made directly, and the one ahead is
-    dropped; an error of the read ahead is raised when its range is asked for, as a direct read's.
+    memory), and one read of the object at a time: a read for another range than the one ahead
+    waits for that one to end (its bytes are dropped) and is made directly. An error of the read
+    ahead is raised when its range is asked for, as a direct read's. close() waits for a read still
+    ahead, so that none outlives the caller's work.
     """
-    ahead: list = []  # [(start, end, Future)] or empty
 
-    def fetch_ahead(start: int, end: int) -> bytes:
-        hit = ahead.pop() if ahead else None
+    def __init__(self, fetch: Fetch, size: int):
+        self._fetch, self._size = fetch, size
+        self._ahead: tuple[int, int, Future] | None = None
+
+    def __call__(self, start: int, end: int) -> bytes:
+        hit, self._ahead = self._ahead, None
         if hit is not None and hit[:2] == (start, end):
             block = hit[2].result()
         else:
-            block = fetch(start, end)
-        following = min(size, end + (end - start))
+            if hit is not None:
+                wait([hit[2]])
+            block = self._fetch(start, end)
+        following = min(self._size, end + (end - start))
         if end < following:
-            ahead.append((end, following, _pool().submit(fetch, end, following)))
+            self._ahead = (end, following, _pool().submit(self._fetch, end, following))
         return block
 
-    return fetch_ahead
+    def close(self) -> None:
+        hit, self._ahead = self._ahead, None
+        if hit is not None:
+            wait([hit[2]])
+
+
+def read_ahead(fetch: Fetch, size: int) -> ReadAhead:
+    """`fetch` reading one window ahead (ReadAhead)."""
+    return ReadAhead(fetch, size)
 
 
 _POOL: ThreadPoolExecutor | None = None

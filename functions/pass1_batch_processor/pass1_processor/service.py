@@ -201,7 +201,8 @@ def _start(config: ProcessorConfig, scope: Scope, jobs: JobStore | None) -> None
                                             "row_run_id": scope.row_run_id, "updated_at": utcnow()}, merge=True)
 
 
-def _work(config, scope, files, store, target, ctx, log) -> tuple[Outcome, MemoryWatch]:
+def _file_worker(config, store, target, ctx, log) -> FileWorker:
+    """The call's FileWorker, with its budget, memory watch and merge lane."""
     from shared.clients import storage_client
 
     memory = MemoryWatch(config.memory_threshold_percent, config.chunk_size,
@@ -209,8 +210,21 @@ def _work(config, scope, files, store, target, ctx, log) -> tuple[Outcome, Memor
     budget = Budget(config.time_budget_seconds, ctx.elapsed)
     worker = FileWorker(store, target, budget, memory, config.chunk_max_bytes, storage_client(), log,
                         input_bucket=config.input_bucket)
-    # The call's merges, beside its staging (mergelane.py); the worker hands it each staged file.
-    lane = worker.lane = MergeLane(worker.merge_batch)
+    # The call's merges, beside its staging (mergelane.py); the worker hands it each staged file. A
+    # file waits for its batch at most a third of its lease: the lease must outlast the wait and
+    # the merge, and nothing renews it meanwhile.
+    worker.lane = MergeLane(worker.merge_batch, max_wait_seconds=config.lease_seconds / 3)
+    return worker
+
+
+def _work(config, scope, files, store, target, ctx, log) -> tuple[Outcome, MemoryWatch]:
+    try:
+        worker = _file_worker(config, store, target, ctx, log)
+    except BaseException:
+        wait([target.write.snapshot_build])  # nothing of the call runs on after its answer
+        raise
+    lane, budget, memory = worker.lane, worker.budget, worker.memory
+    assert lane is not None
     results: dict[str, str] = {}
     try:
         for file in files:
