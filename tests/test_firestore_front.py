@@ -93,7 +93,7 @@ def test_everything_else_passes_through(stack, firestore_client, two_active_runs
     watch = jobs.document("pass1__front-b").on_snapshot(on_snapshot)
     try:
         jobs.document("pass1__front-b").update({"note": "hello"})
-        assert changed.wait(20)
+        assert changed.wait(20), f"the listener saw only {seen!r}"  # failed once under load: which state it saw
     finally:
         watch.unsubscribe()
 
