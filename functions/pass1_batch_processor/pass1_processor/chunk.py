@@ -11,18 +11,20 @@ processed, dead letters, retry requests, tokens (counts.staged_counts).
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from pass1_processor.counts import Counts, staged_counts
 from pass1_processor.discovery import PredictionFile
 from pass1_processor.extract import DeadLetter, Record
+from pass1_processor.pools import pool
 from pass1_processor.retry_requests import write_retry_requests
 from pass1_processor.rows import RowContext, RowPlan
 from pass1_processor.staging import FileStaging, put_object
 from shared.faults import crash_point
 from shared.identifiers import TableRef
+
+# A chunk's Storage writes, side by side: three at most per chunk.
+IO_POOL, IO_WORKERS = "chunk-io", 12
 
 
 @dataclass(frozen=True)
@@ -120,18 +122,7 @@ def _together(*calls):
     """Run independent Storage writes side by side; results in order; the first error raised."""
     if len(calls) == 1:
         return [calls[0]()]
-    futures = [_pool().submit(call) for call in calls]
+    futures = [pool(IO_POOL, IO_WORKERS).submit(call) for call in calls]
     return [f.result() for f in futures]
 
 
-_POOL = None
-_POOL_LOCK = threading.Lock()
-
-
-def _pool() -> ThreadPoolExecutor:
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None:
-            # Three writes per chunk at most; a few concurrent requests per instance share the pool.
-            _POOL = ThreadPoolExecutor(max_workers=12, thread_name_prefix="chunk-io")
-        return _POOL

@@ -11,9 +11,8 @@ batch) while this thread stages the next file, and then marks each file's checkp
 from __future__ import annotations
 
 import sys
-import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
@@ -27,11 +26,14 @@ from pass1_processor.filemerge import StagedFile, merge_files
 from pass1_processor.keyindex import KeyIndex
 from pass1_processor.memory import MemoryWatch
 from pass1_processor.mergelane import MergeLane
+from pass1_processor.pools import pool
 from pass1_processor.reader import Line, blob_fetcher, iter_lines, read_ahead
 from shared.errors import Conflict
 from shared.faults import crash_point
 
 DONE, STOPPED, BUSY, STAGED = "done", "stopped", "busy", "staged"
+# Each call's file writes one chunk at a time on a writer thread.
+WRITER_POOL, WRITER_WORKERS = "chunk-writer", 8
 
 
 @dataclass
@@ -131,7 +133,7 @@ class FileWorker:
                     return STOPPED
                 chunk = self._extract(file, lines, offset, next_line, None, keys)
                 staged, writing = _written(writing, staged), None
-                writing = _writer().submit(self._write, chunk, None)
+                writing = pool(WRITER_POOL, WRITER_WORKERS).submit(self._write, chunk, None)
                 offset, next_line = chunk.end, chunk.last_line + 1
                 first = False
                 if self.lane is not None:
@@ -237,15 +239,3 @@ def _written(writing: Future | None, current: Counts) -> Counts:
     return current if writing is None else writing.result()[2]
 
 
-_WRITER: ThreadPoolExecutor | None = None
-_WRITER_LOCK = threading.Lock()
-
-
-def _writer() -> ThreadPoolExecutor:
-    """The chunk writers of the process: each call's file writes one chunk at a time; a few
-    concurrent requests per instance share the pool."""
-    global _WRITER
-    with _WRITER_LOCK:
-        if _WRITER is None:
-            _WRITER = ThreadPoolExecutor(max_workers=8, thread_name_prefix="chunk-writer")
-        return _WRITER

@@ -7,10 +7,10 @@ Storage emulator honours `Range: bytes=a-b`, as Cloud Storage does.
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from typing import Callable, Iterator, NamedTuple
 
+from pass1_processor.pools import pool
 from shared.retry import call_with_retry
 
 # One ranged GET per window. 8 MiB amortises the request cost (about 30 ms against the real
@@ -19,6 +19,9 @@ WINDOW_BYTES = 8 * 1024 * 1024
 # A line longer than this is not a prediction line we can use; it is dead-lettered (first bytes
 # kept) and skipped instead of growing the buffer without bound.
 MAX_LINE_BYTES = 32 * 1024 * 1024
+
+# One read ahead per file being read.
+READ_AHEAD_POOL, READ_AHEAD_WORKERS = "read-ahead", 8
 
 CR = ord("\r")  # a line ending in CRLF loses its CR too
 Fetch = Callable[[int, int], bytes]  # (start, end exclusive) -> bytes
@@ -72,7 +75,8 @@ class ReadAhead:
             block = self._fetch(start, end)
         following = min(self._size, end + (end - start))
         if end < following:
-            self._ahead = (end, following, _pool().submit(self._fetch, end, following))
+            ahead = pool(READ_AHEAD_POOL, READ_AHEAD_WORKERS).submit(self._fetch, end, following)
+            self._ahead = (end, following, ahead)
         return block
 
     def close(self) -> None:
@@ -84,19 +88,6 @@ class ReadAhead:
 def read_ahead(fetch: Fetch, size: int) -> ReadAhead:
     """`fetch` reading one window ahead (ReadAhead)."""
     return ReadAhead(fetch, size)
-
-
-_POOL: ThreadPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
-
-
-def _pool() -> ThreadPoolExecutor:
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None:
-            # One read ahead per file being read; a few concurrent requests per instance share it.
-            _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="read-ahead")
-        return _POOL
 
 
 def iter_lines(fetch: Fetch, size: int, offset: int, line_number: int, *,

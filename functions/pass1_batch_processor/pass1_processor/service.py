@@ -27,6 +27,7 @@ from pass1_processor.filemerge import WritePath
 from pass1_processor.filework import BUSY, Budget, FileWorker
 from pass1_processor.memory import MemoryWatch, memory_limit_bytes
 from pass1_processor.mergelane import MergeLane
+from pass1_processor.pools import pool
 from pass1_processor.reconcile import RECORD_FIELD, adjusted, delete_extras, find_extras, merged
 from pass1_processor.rows import RowPlan
 from pass1_processor.run_events import checkpoint_store, note_files, note_started
@@ -40,6 +41,9 @@ from shared.errors import Conflict, NotFound, ValidationError, is_transient, to_
 from shared.faults import crash_point
 from shared.jobstate import JobState, JobStore, utcnow
 from shared.totals import answer_counts, run_totals
+
+# One snapshot build per call at a time, beside the call's staging.
+SNAPSHOT_POOL, SNAPSHOT_WORKERS = "snapshot", 4
 
 
 @dataclass
@@ -156,19 +160,12 @@ def _ready(config: ProcessorConfig, scope: Scope, target: WriteTarget, firestore
     # Built on its own thread while the call thread stages the first files; the first merge waits
     # for it. Its record is a transaction on the run document, which the call's file events also
     # change: shared.retry.transact runs one process's transactions on one document one at a time.
-    build = _snapshot_pool().submit(ensure_snapshot, firestore, scope.doc_ref, scope.record, everything,
-                                    config.input_bucket, tables, config.lookup_table, target.plan.lookup_columns,
-                                    target.jobs, target.storage, scope.key, target.plan.lookup_partition)
+    build = pool(SNAPSHOT_POOL, SNAPSHOT_WORKERS).submit(
+        ensure_snapshot, firestore, scope.doc_ref, scope.record, everything, config.input_bucket, tables,
+        config.lookup_table, target.plan.lookup_columns, target.jobs, target.storage, scope.key,
+        target.plan.lookup_partition)
     return replace(target, write=WritePath(tables, created, schema, build, config.input_bucket, dead_created,
                                            dead_schema))
-
-
-@functools.lru_cache(maxsize=1)
-def _snapshot_pool():
-    from concurrent.futures import ThreadPoolExecutor
-
-    # One build per call at a time; a few concurrent requests per instance share the pool.
-    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="snapshot")
 
 
 def _record_jobs(config: ProcessorConfig, jobs: JobStore | None, target: WriteTarget, log) -> None:
